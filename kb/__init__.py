@@ -1,0 +1,3 @@
+"""llm-kb core: entries -> Corpus -> store / index / site."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,218 @@
+"""`kb build`: load the bank, run the emitters into a staging folder, swap it in atomically.
+
+Layout: `build` is a symlink to `.build-versions/<stamp>-<build id>/`, which holds
+`kb.sqlite`, `index/`, `site/`, `BUILD_ID` and `manifest.json`. A build writes a fresh
+version folder beside the served one and replaces the symlink with one `rename(2)`, so a
+reader sees either the old build or the new one, never a mix. A failed or killed build
+leaves only a stale staging folder (removed by the next build); a lock (`flock`, released by
+the kernel even on SIGKILL) keeps two builds from writing at once. The previous version is
+kept so that requests in flight on it can finish.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from kb import __version__
+from kb.loading import load_corpus
+from kb.model import Corpus, Issue
+from kb.search import write_index
+from kb.store import DB_NAME, write_store
+
+Progress = Callable[[str, int, int], None]
+KEEP_PREVIOUS = 2  # old versions kept for readers still using them
+
+
+class BuildError(Exception):
+    """The build cannot run or the bank has errors; nothing was swapped in."""
+
+    def __init__(self, message: str, issues: list[Issue] | None = None) -> None:
+        super().__init__(message)
+        self.issues = issues or []
+
+
+@dataclass
+class Changes:
+    """What differs from the previous build; `full` when nothing can be reused."""
+
+    full: bool
+    changed: set[str] = field(default_factory=set)  # added or modified entry ids
+    removed: set[str] = field(default_factory=set)
+    reason: str = ""
+
+
+class Emitter(Protocol):
+    name: str
+
+    def emit(self, corpus: Corpus, out: Path, progress: Progress | None) -> None: ...
+
+
+class StoreEmitter:
+    name = "store"
+
+    def emit(self, corpus: Corpus, out: Path, progress: Progress | None) -> None:
+        write_store(corpus, out / DB_NAME)
+
+
+class IndexEmitter:
+    name = "index"
+
+    def emit(self, corpus: Corpus, out: Path, progress: Progress | None) -> None:
+        write_index(corpus, out / "index", progress)
+
+
+@dataclass
+class BuildResult:
+    corpus: Corpus
+    path: Path  # the version folder now served
+    timings: dict[str, float]
+    changes: Changes
+
+
+def versions_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}-versions"
+
+
+def current(out: Path) -> Path | None:
+    """The version folder `out` points at, or None when there is no finished build."""
+    if out.is_symlink() or out.is_dir():
+        resolved = out.resolve()
+        if (resolved / "BUILD_ID").is_file():
+            return resolved
+    return None
+
+
+@contextmanager
+def build_lock(out: Path) -> Iterator[None]:
+    vdir = versions_dir(out)
+    vdir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(vdir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise BuildError(f"another kb build is writing {out} right now (lock {vdir / 'lock'}); "
+                                 "wait for it to finish") from None
+            raise
+        yield
+    finally:
+        os.close(fd)
+
+
+def manifest_of(corpus: Corpus) -> dict:
+    """What an incremental build compares: per entry its hash and the edges and tags it had."""
+    return {
+        "version": __version__,
+        "build_id": corpus.build_id,
+        "entries": {
+            e.id: {"hash": e.content_hash, "links": sorted({l.target for l in e.links}), "tags": e.tags,
+                   "category": e.category, "title": e.title}
+            for e in corpus.entries.values()
+        },
+    }
+
+
+def diff(previous: dict | None, corpus: Corpus, settings_key: str) -> Changes:
+    """Entries changed since the previous manifest; a full build when code or settings changed."""
+    if previous is None:
+        return Changes(full=True, reason="no previous build")
+    if previous.get("version") != __version__ or previous.get("settings") != settings_key:
+        return Changes(full=True, reason="code version or settings changed")
+    old = previous.get("entries", {})
+    changed = {i for i, e in corpus.entries.items() if old.get(i, {}).get("hash") != e.content_hash}
+    removed = set(old) - set(corpus.entries)
+    return Changes(full=False, changed=changed, removed=removed)
+
+
+def link_tree(src: Path, dst: Path) -> None:
+    """Copy a folder as hard links (instant); replace files with `write_file`, never in place."""
+    shutil.copytree(src, dst, copy_function=os.link)
+
+
+def write_file(path: Path, data: str | bytes) -> None:
+    """Write a build file; unlinks first so a hard-linked copy of the old build stays intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    if isinstance(data, str):
+        path.write_text(data, encoding="utf-8")
+    else:
+        path.write_bytes(data)
+
+
+def _swap(out: Path, version: Path) -> None:
+    vdir = versions_dir(out)
+    if out.exists() and not out.is_symlink():  # a plain folder from elsewhere: keep it, aside
+        out.rename(vdir / f"adopted-{time.strftime('%Y%m%dT%H%M%S')}")
+    tmp = out.parent / f".{out.name}.swap-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(os.path.relpath(version, out.parent))
+    os.replace(tmp, out)  # atomic: readers see the old target or the new one
+
+
+def _prune(out: Path, keep: Path) -> None:
+    vdir = versions_dir(out)
+    versions = sorted((p for p in vdir.iterdir() if p.is_dir() and not p.name.startswith("staging-")),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in [p for p in versions if p != keep][KEEP_PREVIOUS - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in vdir.glob("staging-*"):  # left by a failed or killed build (we hold the lock)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, full: bool = False,
+          settings_key: str = "", progress: Progress | None = None,
+          log: Callable[[str], None] | None = None) -> BuildResult:
+    """Validate the bank and publish a new build at `out`; raise BuildError and change nothing
+    when the bank has errors (or warnings, with `strict`) or another build holds the lock."""
+    say = log or (lambda _line: None)
+    with build_lock(out):
+        t0 = time.perf_counter()
+        corpus = load_corpus(entries, progress)
+        timings = {"load": time.perf_counter() - t0}
+        failing = corpus.issues if strict else corpus.errors
+        if failing:
+            raise BuildError(f"{len(corpus.errors)} errors, {len(corpus.warnings)} warnings", corpus.issues)
+        say(f"load: {len(corpus.entries)} entries, {len(corpus.questions)} questions in {timings['load']:.2f}s")
+        vdir = versions_dir(out)
+        for stale in vdir.glob("staging-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        prev = current(out)
+        previous_manifest = None
+        if prev and (prev / "manifest.json").is_file() and not full:
+            previous_manifest = json.loads((prev / "manifest.json").read_text(encoding="utf-8"))
+        changes = diff(previous_manifest, corpus, settings_key)
+        staging = vdir / f"staging-{os.getpid()}-{time.time_ns()}"
+        staging.mkdir(parents=True)
+        for emitter in emitters:
+            t = time.perf_counter()
+            partial = getattr(emitter, "partial_emit", None)
+            done = False
+            if partial and not changes.full and prev is not None:
+                done = partial(corpus, staging, prev, changes, progress)
+            if not done:
+                emitter.emit(corpus, staging, progress)
+            timings[emitter.name] = time.perf_counter() - t
+            mode = "partial" if done else "full"
+            say(f"{emitter.name}: {mode} in {timings[emitter.name]:.2f}s")
+        manifest = manifest_of(corpus) | {"settings": settings_key}
+        write_file(staging / "manifest.json", json.dumps(manifest, ensure_ascii=False))
+        write_file(staging / "BUILD_ID", corpus.build_id + "\n")
+        final = vdir / f"{time.strftime('%Y%m%dT%H%M%S')}-{corpus.build_id}-{time.time_ns() % 10**6:06d}"
+        staging.rename(final)
+        _swap(out, final)
+        _prune(out, final)
+        timings["total"] = time.perf_counter() - t0
+        return BuildResult(corpus, final, timings, changes)

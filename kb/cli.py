@@ -1,0 +1,232 @@
+"""The `kb` command: thin commands over library calls (the only module that imports all rooms)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kb import __version__
+from kb.build import BuildError, IndexEmitter, StoreEmitter, build, current
+from kb.loading import load_corpus
+from kb.model import ID_RE, RESERVED_IDS, Issue
+
+app = typer.Typer(
+    help="llm-kb: an LLM interview question bank. Build, check, serve and share it.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+EntriesOpt = Annotated[Path, typer.Option("--entries", help="Folder of entry files (*.md and _categories.yml).")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Build folder (a symlink to the current version).")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only problems.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"kb {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """llm-kb: an LLM interview question bank. Build, check, serve and share it."""
+
+
+def print_issues(issues: list[Issue], strict: bool) -> int:
+    """Print every issue once, sorted, then a summary line; return the number that fail."""
+    for issue in issues:
+        err.print(issue.format(), markup=False)
+    errors = sum(1 for i in issues if i.severity == "error")
+    warnings = len(issues) - errors
+    return errors + (warnings if strict else 0)
+
+
+class Reporter:
+    """A rich progress bar on a terminal, plain lines otherwise, nothing with --quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty() and not quiet
+        self.bar: Progress | None = None
+        self.tasks: dict[str, int] = {}
+        self._last: dict[str, int] = {}
+
+    def __enter__(self) -> Reporter:
+        if self.tty:
+            self.bar = Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=err, transient=True)
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar:
+            self.bar.stop()
+
+    def progress(self, stage: str, done: int, total: int) -> None:
+        if self.bar:
+            if stage not in self.tasks:
+                self.tasks[stage] = self.bar.add_task(stage, total=total)
+            self.bar.update(self.tasks[stage], completed=done, total=total)
+        elif not self.quiet:  # plain lines: every 10% and the last step
+            step = max(1, total // 10)
+            if done == total or done // step != self._last.get(stage, -1):
+                self._last[stage] = done // step
+                if done == total or done % step == 0:
+                    err.print(f"{stage}: {done}/{total}", markup=False)
+
+    def log(self, line: str) -> None:
+        if not self.quiet:
+            err.print(line, markup=False)
+
+
+def site_emitter(base_url: str):  # noqa: ANN201
+    from site_builder import SiteEmitter
+
+    return SiteEmitter(base_url=base_url)
+
+
+def run_build(entries: Path, out_dir: Path, *, strict: bool = False, quiet: bool = False, full: bool = False,
+              base_url: str = "") -> None:
+    """Build with progress and issue reporting; exit 1 (nothing swapped in) on failure."""
+    emitters = [StoreEmitter(), IndexEmitter(), site_emitter(base_url)]
+    with Reporter(quiet) as rep:
+        try:
+            result = build(entries, out_dir, emitters, strict=strict, full=full, settings_key=f"base_url={base_url}",
+                           progress=rep.progress, log=rep.log)
+        except BuildError as exc:
+            if exc.issues:
+                print_issues(exc.issues, strict)
+            err.print(f"Aborted: {exc}. The previous build (if any) is still in place.", markup=False)
+            raise typer.Exit(1) from None
+    print_issues(result.corpus.warnings, strict)
+    if not quiet:
+        c = result.corpus
+        err.print(f"Built {c.build_id}: {len(c.entries)} entries, {len(c.questions)} questions, "
+                  f"{len(c.edges)} links in {result.timings['total']:.2f}s -> {out_dir}", markup=False)
+
+
+@app.command("build")
+def build_cmd(
+    entries: EntriesOpt = Path("entries"),
+    out_dir: OutOpt = Path("build"),
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+    full: Annotated[bool, typer.Option("--full", help="Rebuild everything, ignoring the previous build.")] = False,
+    base_url: Annotated[str, typer.Option("--base-url", help="Public URL of the site, for sitemap.xml and the feed.")] = "",
+) -> None:
+    """Validate the bank and write kb.sqlite, index/ and site/ into the build folder.
+
+    The new build is written beside the old one and swapped in at the end: a failed or
+    interrupted build leaves the previous one whole and serving.
+    """
+    run_build(entries, out_dir, strict=strict, quiet=quiet, full=full, base_url=base_url)
+
+
+@app.command("check")
+def check_cmd(
+    entries: EntriesOpt = Path("entries"),
+    strict: StrictOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the issues as JSON.")] = False,
+) -> None:
+    """Validate every entry and print every problem as path:line: message (exit 1 on errors)."""
+    corpus = load_corpus(entries)
+    failing = print_issues([] if as_json else corpus.issues, strict)
+    if as_json:
+        out.print(json.dumps([i.as_dict() for i in corpus.issues], ensure_ascii=False, indent=2), markup=False)
+        failing = len(corpus.issues if strict else corpus.errors)
+    summary = f"{len(corpus.errors)} errors, {len(corpus.warnings)} warnings"
+    if failing:
+        err.print(f"Aborted: {summary}", markup=False)
+        raise typer.Exit(1)
+    err.print(f"OK: {len(corpus.entries)} entries, {len(corpus.questions)} questions, {summary}", markup=False)
+
+
+NEW_TEMPLATE = """---
+title: {title}
+aliases: []
+category: {category}
+tags: []
+difficulty: 2
+added: {today}
+summary: 一句话讲清它是什么。
+prerequisites: []
+related: []
+sources:
+  - "Author et al., Paper title, year, arXiv:0000.00000"
+questions:
+  - id: {id}-what
+    q: 什么是 {title}？
+    difficulty: 1
+    a: |
+      先说要点，再展开。
+---
+## 是什么
+
+在这里解释概念，并用 [[id]] 链接到相关条目。
+"""
+
+
+@app.command("new")
+def new_cmd(
+    entry_id: Annotated[str, typer.Argument(metavar="ID", help="The new entry's id: lowercase letters, digits, dashes.")],
+    entries: EntriesOpt = Path("entries"),
+    title: Annotated[str, typer.Option(help="Title (defaults to the id).")] = "",
+    category: Annotated[str, typer.Option(help="Category key from _categories.yml (defaults to the first).")] = "",
+) -> None:
+    """Scaffold a valid entry file entries/ID.md to fill in."""
+    if not ID_RE.match(entry_id) or entry_id in RESERVED_IDS:
+        raise typer.BadParameter(f"'{entry_id}' is not a usable id: use lowercase letters, digits and dashes",
+                                 param_hint="ID")
+    path = entries / f"{entry_id}.md"
+    if path.exists():
+        err.print(f"{path} already exists; not overwritten", markup=False)
+        raise typer.Exit(1)
+    from kb.loading import load_categories
+
+    cats = load_categories(entries, [])
+    if category and cats and category not in cats:
+        raise typer.BadParameter(f"unknown category '{category}'; known: {', '.join(cats)}", param_hint="--category")
+    category = category or next(iter(cats), "foundations")
+    entries.mkdir(parents=True, exist_ok=True)
+    path.write_text(NEW_TEMPLATE.format(title=title or entry_id, category=category, id=entry_id,
+                                        today=date.today().isoformat()), encoding="utf-8")
+    out.print(f"Created {path}. Fill it in, then run `kb check`.", markup=False)
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    out_dir: OutOpt = Path("build"),
+    entries: EntriesOpt = Path("entries"),
+) -> None:
+    """Serve the API and the static site (under /site/), building first if there is no build."""
+    import os
+
+    import uvicorn
+
+    if current(out_dir) is None:
+        err.print(f"No build in {out_dir}: building {entries} first.", markup=False)
+        run_build(entries, out_dir)
+    os.environ["KB_BUILD"] = str(out_dir.resolve())
+    uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="info", server_header=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,307 @@
+"""Load the bank: read every file, validate, resolve links, render once -> Corpus + issues.
+
+Never raises on bad content: every problem of the whole bank becomes an `Issue` with a line,
+so authors see them all in one run. Two passes, as Quartz does: every name is collected first,
+then each body is parsed and its links are resolved against the complete name index.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from kb import __version__, markdown
+from kb.frontmatter import Document, FrontMatterError
+from kb.frontmatter import parse as parse_frontmatter
+from kb.links import NameIndex, NameOwner, backlinks, dedupe, prerequisite_cycles
+from kb.markdown import slugify
+from kb.model import ID_RE, RESERVED_IDS, Corpus, Entry, FrontMatter, Issue, Link, Question
+
+MAX_BYTES = 1 << 20
+CATEGORIES_FILE = "_categories.yml"
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Draft:
+    """An entry file whose front-matter is valid, before its body is rendered."""
+
+    id: str
+    path: str
+    fm: FrontMatter
+    doc: Document
+    text: str
+    digest: str
+
+
+def _issue(path: str, line: int, code: str, message: str, hint: str = "", severity: str = "error") -> Issue:
+    return Issue(path, line, severity, code, message, hint)  # type: ignore[arg-type]
+
+
+def entry_files(entries_dir: Path) -> list[Path]:
+    """Entry files of a bank: every `*.md`, except names starting with `_` or `.`."""
+    return sorted(
+        p for p in entries_dir.rglob("*.md") if not any(part.startswith(("_", ".")) for part in p.relative_to(entries_dir).parts)
+    )
+
+
+def load_categories(entries_dir: Path, issues: list[Issue]) -> dict[str, str]:
+    """`_categories.yml`: category key -> display name."""
+    path = entries_dir / CATEGORIES_FILE
+    shown = str(path)
+    if not path.is_file():
+        issues.append(_issue(shown, 1, "no-categories", f"{CATEGORIES_FILE} is missing", "list each category as `key: 中文名`"))
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        issues.append(_issue(shown, mark.line + 1 if mark else 1, "bad-categories", f"cannot read categories: {exc}"))
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        issues.append(_issue(shown, 1, "bad-categories", "categories must be a mapping of `key: name` strings"))
+        return {}
+    for key in data:
+        if not ID_RE.match(key):
+            issues.append(_issue(shown, 1, "bad-categories", f"category key '{key}' must be lowercase letters, digits and dashes"))
+    return dict(data)
+
+
+def _read_text(path: Path, shown: str, issues: list[Issue]) -> str | None:
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        issues.append(_issue(shown, 1, "too-large", f"file is {size:,} bytes, over the 1 MiB limit", "split it into several entries"))
+        return None
+    raw = path.read_bytes()
+    if not raw.strip():
+        issues.append(_issue(shown, 1, "empty-file", "file is empty", "run `kb new ID` for a valid skeleton"))
+        return None
+    if b"\x00" in raw:
+        issues.append(_issue(shown, 1, "binary-file", "file looks binary (it contains NUL bytes), not Markdown text"))
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        issues.append(_issue(shown, line, "not-utf8", f"file is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})", "save it as UTF-8"))
+        return None
+    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+
+
+def _pydantic_issues(exc: ValidationError, doc: Document, shown: str) -> list[Issue]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        where = ".".join(str(x) for x in loc)
+        line = doc.line_of(loc)
+        if err["type"] == "missing":
+            out.append(_issue(shown, line, "missing-key", f"missing required key '{where}'"))
+        elif err["type"] == "extra_forbidden":
+            allowed = FrontMatter.model_fields if len(loc) == 1 else ("id", "q", "a", "difficulty", "added")
+            out.append(_issue(shown, line, "unknown-key", f"unknown key '{where}'", "allowed keys: " + ", ".join(allowed)))
+        else:
+            got = err.get("input")
+            out.append(_issue(shown, line, "bad-value", f"'{where}': {err['msg']} (got {got!r})"))
+    return out
+
+
+def read_draft(path: Path, shown: str, issues: list[Issue]) -> Draft | None:
+    """Read and validate one file's front-matter; problems go to `issues`."""
+    text = _read_text(path, shown, issues)
+    if text is None:
+        return None
+    try:
+        doc = parse_frontmatter(text)
+    except FrontMatterError as exc:
+        issues.append(_issue(shown, exc.line, "front-matter", exc.message, exc.hint))
+        return None
+    try:
+        fm = FrontMatter.model_validate(doc.data)
+    except ValidationError as exc:
+        issues.extend(_pydantic_issues(exc, doc, shown))
+        return None
+    entry_id = fm.id if fm.id is not None else path.stem
+    if not ID_RE.match(entry_id) or entry_id in RESERVED_IDS:
+        why = "is reserved for a site page" if entry_id in RESERVED_IDS else "is not a valid id"
+        line = doc.line_of(("id",)) if fm.id is not None else 1
+        issues.append(
+            _issue(shown, line, "bad-id", f"entry id '{entry_id}' {why}",
+                   "use lowercase letters a-z, digits and dashes, starting with a letter or digit, e.g. "
+                   f"'{slugify(entry_id).replace('_', '-').strip('-') or 'my-entry'}'")
+        )
+        return None
+    return Draft(entry_id, shown, fm, doc, text, hashlib.sha256(text.encode()).hexdigest())
+
+
+def _unique(drafts: list[Draft], issues: list[Issue]) -> list[Draft]:
+    by_id: dict[str, list[Draft]] = {}
+    for d in drafts:
+        by_id.setdefault(d.id, []).append(d)
+    for entry_id, group in by_id.items():
+        if len(group) > 1:
+            for d in group:
+                others = ", ".join(o.path for o in group if o is not d)
+                line = d.doc.line_of(("id",)) if d.fm.id is not None else 1
+                issues.append(_issue(d.path, line, "duplicate-id", f"duplicate entry id '{entry_id}': also in {others}"))
+    return [g[0] for g in by_id.values() if len(g) == 1]
+
+
+def _names(drafts: list[Draft], issues: list[Issue]) -> NameIndex:
+    names = NameIndex()
+    for d in drafts:  # ids first: an alias may never shadow an id
+        names.add(d.id, NameOwner(d.id, "id", d.path, d.doc.line_of(("id",))), issues)
+    for d in drafts:
+        names.add(d.fm.title, NameOwner(d.id, "title", d.path, d.doc.line_of(("title",))), issues)
+        for i, alias in enumerate(d.fm.aliases):
+            names.add(alias, NameOwner(d.id, "alias", d.path, d.doc.line_of(("aliases", i))), issues)
+    for d in drafts:
+        names.add(Path(d.path).stem, NameOwner(d.id, "file", d.path, 1), issues)
+    return names
+
+
+def _resolve(parsed: markdown.Parsed, source: str, base_line: int, names: NameIndex, shown: str,
+             issues: list[Issue]) -> list[Link]:
+    """Resolve the links of one parsed text in place (sets hrefs) and return its edges."""
+    edges = []
+    for raw in parsed.links:
+        line = base_line + raw.line - 1
+        written = f"[[{raw.token.content[2:-2]}]]" if raw.kind == "wikilink" else f"({raw.target}.md)"
+        target = names.resolve(raw.target) if raw.target else source
+        if target is None:
+            hint = f"did you mean '{s}'?" if (s := names.suggest(raw.target)) else "no entry has that id, title or alias"
+            issues.append(_issue(shown, line, "unresolved-link", f"link {written}: no such entry", hint))
+            continue
+        anchor = slugify(raw.anchor) if raw.anchor else None
+        href = f"{target}.html" + (f"#{anchor}" if anchor else "")
+        if target == source and anchor:
+            href = f"#{anchor}"
+        raw.token.attrSet("href", href)
+        if raw.kind == "wikilink":
+            raw.token.meta["display"] = raw.label or raw.target or (raw.anchor or "")
+        edges.append(Link(source, target, "link", line, anchor))
+    for line, err in parsed.math_errors:
+        issues.append(_issue(shown, base_line + line - 1, "bad-math", f"math cannot be rendered: {err}"))
+    return edges
+
+
+def render_entry(d: Draft, names: NameIndex, categories: dict[str, str], issues: list[Issue]) -> Entry:
+    """Render body and answers once, resolve every link and list edge."""
+    fm, doc, shown = d.fm, d.doc, d.path
+    if categories and fm.category not in categories:
+        hint = "known categories: " + ", ".join(categories)
+        if m := difflib.get_close_matches(fm.category, list(categories), n=1):
+            hint = f"did you mean '{m[0]}'? " + hint
+        issues.append(_issue(shown, doc.line_of(("category",)), "unknown-category", f"unknown category '{fm.category}'", hint))
+    body = markdown.parse(doc.body)
+    links = _resolve(body, d.id, doc.body_line, names, shown, issues)
+    questions = []
+    for i, qfm in enumerate(fm.questions):
+        a_line = doc.line_of(("questions", i, "a")) + 1  # block scalars start on the next line
+        parsed = markdown.parse(qfm.a)
+        links += _resolve(parsed, d.id, a_line, names, shown, issues)
+        questions.append(
+            Question(
+                id=qfm.id, entry_id=d.id, position=i, q=qfm.q.strip(), answer_md=qfm.a,
+                answer_html=markdown.render(parsed), answer_text=parsed.text,
+                difficulty=qfm.difficulty or fm.difficulty, added=qfm.added or fm.added,
+                line=doc.line_of(("questions", i)),
+            )
+        )
+    for kind, key in (("prerequisite", "prerequisites"), ("related", "related")):
+        for i, name in enumerate(getattr(fm, key)):
+            line = doc.line_of((key, i))
+            target = names.resolve(name)
+            if target is None:
+                hint = f"did you mean '{s}'?" if (s := names.suggest(name)) else "no entry has that id, title or alias"
+                issues.append(_issue(shown, line, "unresolved-link", f"{key}: '{name}' is no entry", hint))
+            elif target != d.id:
+                links.append(Link(d.id, target, kind, line))  # type: ignore[arg-type]
+    return Entry(
+        id=d.id, path=shown, title=fm.title.strip(), aliases=fm.aliases, category=fm.category, tags=fm.tags,
+        difficulty=fm.difficulty, added=fm.added, summary=fm.summary.strip(), prerequisites=fm.prerequisites,
+        related=fm.related, sources=fm.sources, body_md=doc.body, body_html=markdown.render(body),
+        body_text=body.text, headings=body.headings, questions=questions, links=dedupe(links),
+        content_hash=d.digest, source=d.text,
+    )
+
+
+def _check_bank(entries: dict[str, Entry], issues: list[Issue]) -> None:
+    """Checks that need the whole bank: anchors, question ids, cycles, orphans, gaps."""
+    seen_q: dict[str, Question] = {}
+    by_path = {e.id: e.path for e in entries.values()}
+    for e in entries.values():
+        for link in e.links:
+            if link.anchor and link.target in entries:
+                slugs = {h.slug for h in entries[link.target].headings}
+                if link.anchor not in slugs:
+                    known = ", ".join(sorted(slugs)[:8]) or "it has no headings"
+                    issues.append(_issue(e.path, link.line, "unresolved-anchor",
+                                         f"link to '{link.target}#{link.anchor}': no such heading", f"headings: {known}"))
+        for q in e.questions:
+            if not ID_RE.match(q.id):
+                issues.append(_issue(e.path, q.line, "bad-question-id", f"question id '{q.id}' is not valid",
+                                     "use lowercase letters, digits and dashes, e.g. " f"'{e.id}-1'"))
+            if q.id in seen_q:
+                other = seen_q[q.id]
+                issues.append(_issue(e.path, q.line, "duplicate-question-id",
+                                     f"duplicate question id '{q.id}': also in {by_path[other.entry_id]}:{other.line}"))
+                issues.append(_issue(by_path[other.entry_id], other.line, "duplicate-question-id",
+                                     f"duplicate question id '{q.id}': also in {e.path}:{q.line}"))
+            else:
+                seen_q[q.id] = q
+    for cycle in prerequisite_cycles(entries):
+        first = entries[cycle[0]]
+        line = next((l.line for l in first.links if l.kind == "prerequisite" and l.target == cycle[1]), 1)
+        issues.append(_issue(first.path, line, "prerequisite-cycle", "prerequisite cycle: " + " -> ".join(cycle),
+                             "prerequisites mean 'learn this first'; remove one edge (use `related` instead)"))
+    has_in = {l.target for e in entries.values() for l in e.links}
+    for e in entries.values():
+        warn = lambda code, msg, hint="": issues.append(_issue(e.path, 1, code, msg, hint, "warning"))  # noqa: E731
+        if not e.links and e.id not in has_in and len(entries) > 1:
+            warn("orphan", f"entry '{e.id}' has no links in or out", "link it from a related entry with [[" + e.id + "]]")
+        if not e.questions:
+            warn("no-questions", "entry has no questions", "add interview questions under `questions:`")
+        if not e.summary:
+            warn("no-summary", "entry has no summary", "add a one-sentence `summary:`")
+        if not e.sources:
+            warn("no-sources", "entry has no sources", "cite a paper, official docs or a spec under `sources:`")
+
+
+def load_corpus(entries_dir: Path, progress: Progress | None = None) -> Corpus:
+    """Read, validate, link and render the bank in `entries_dir`."""
+    issues: list[Issue] = []
+    categories = load_categories(entries_dir, issues)
+    files = entry_files(entries_dir) if entries_dir.is_dir() else []
+    if not entries_dir.is_dir():
+        issues.append(_issue(str(entries_dir), 1, "no-entries", "entries folder does not exist"))
+    drafts = []
+    for i, path in enumerate(files):
+        if (d := read_draft(path, str(path), issues)) is not None:
+            drafts.append(d)
+        if progress:
+            progress("read", i + 1, len(files))
+    drafts = _unique(drafts, issues)
+    names = _names(drafts, issues)
+    entries: dict[str, Entry] = {}
+    for i, d in enumerate(drafts):
+        entries[d.id] = render_entry(d, names, categories, issues)
+        if progress:
+            progress("render", i + 1, len(drafts))
+    _check_bank(entries, issues)
+    digest = hashlib.sha256(f"llm-kb {__version__}\n".encode())
+    cat_path = entries_dir / CATEGORIES_FILE
+    if cat_path.is_file():
+        digest.update(cat_path.read_bytes())
+    for d in drafts:
+        digest.update(f"{d.path}\0{d.digest}\n".encode())
+    return Corpus(
+        entries=dict(sorted(entries.items())), categories=categories,
+        issues=sorted(set(issues), key=lambda i: (i.path, i.line, i.code, i.message)),
+        backlinks=backlinks(entries), input_hash=digest.hexdigest(),
+    )

@@ -1,0 +1,136 @@
+"""The SQLite store (SQLModel): one file written per build, opened read-only to serve.
+
+Tables mirror the Corpus: entries, questions, tags, links, categories and build metadata.
+Lists inside an entry (aliases, sources, headings) are JSON columns: they are read whole.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import Engine, event, insert
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from kb.model import Corpus
+
+DB_NAME = "kb.sqlite"
+
+
+class EntryRow(SQLModel, table=True):
+    __tablename__ = "entries"
+    id: str = Field(primary_key=True)
+    path: str
+    title: str
+    aliases: str  # JSON list
+    category: str = Field(index=True)
+    difficulty: int
+    added: date | None = None
+    summary: str
+    sources: str  # JSON list
+    headings: str  # JSON list of {level, text, slug}
+    body_md: str
+    body_html: str
+    body_text: str
+    content_hash: str
+
+
+class QuestionRow(SQLModel, table=True):
+    __tablename__ = "questions"
+    id: str = Field(primary_key=True)
+    entry_id: str = Field(index=True, foreign_key="entries.id")
+    position: int
+    q: str
+    answer_md: str
+    answer_html: str
+    difficulty: int = Field(index=True)
+    added: date | None = None
+
+
+class TagRow(SQLModel, table=True):
+    __tablename__ = "tags"
+    entry_id: str = Field(primary_key=True, foreign_key="entries.id")
+    tag: str = Field(primary_key=True, index=True)
+
+
+class LinkRow(SQLModel, table=True):
+    __tablename__ = "links"
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(index=True, foreign_key="entries.id")
+    target: str = Field(index=True, foreign_key="entries.id")
+    kind: str
+    anchor: str | None = None
+    line: int
+
+
+class CategoryRow(SQLModel, table=True):
+    __tablename__ = "categories"
+    key: str = Field(primary_key=True)
+    name: str
+    position: int
+
+
+class MetaRow(SQLModel, table=True):
+    __tablename__ = "meta"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+def write_store(corpus: Corpus, path: Path) -> None:
+    """Write the whole corpus into a new SQLite file at `path`."""
+    engine = create_engine(f"sqlite:///{path}")
+    SQLModel.metadata.create_all(engine)
+    entries = list(corpus.entries.values())
+    with Session(engine) as s:
+        s.execute(insert(EntryRow), [
+            {"id": e.id, "path": e.path, "title": e.title, "aliases": json.dumps(e.aliases, ensure_ascii=False),
+             "category": e.category, "difficulty": e.difficulty, "added": e.added, "summary": e.summary,
+             "sources": json.dumps(e.sources, ensure_ascii=False),
+             "headings": json.dumps([h.__dict__ for h in e.headings], ensure_ascii=False),
+             "body_md": e.body_md, "body_html": e.body_html, "body_text": e.body_text,
+             "content_hash": e.content_hash} for e in entries])
+        questions = [q for e in entries for q in e.questions]
+        if questions:
+            s.execute(insert(QuestionRow), [
+                {"id": q.id, "entry_id": q.entry_id, "position": q.position, "q": q.q, "answer_md": q.answer_md,
+                 "answer_html": q.answer_html, "difficulty": q.difficulty, "added": q.added} for q in questions])
+        tags = [{"entry_id": e.id, "tag": t} for e in entries for t in dict.fromkeys(e.tags)]
+        if tags:
+            s.execute(insert(TagRow), tags)
+        links = [{"source": l.source, "target": l.target, "kind": l.kind, "anchor": l.anchor, "line": l.line}
+                 for l in corpus.edges]
+        if links:
+            s.execute(insert(LinkRow), links)
+        if corpus.categories:
+            s.execute(insert(CategoryRow), [{"key": k, "name": v, "position": i}
+                                            for i, (k, v) in enumerate(corpus.categories.items())])
+        s.execute(insert(MetaRow), [
+            {"key": "build_id", "value": corpus.build_id},
+            {"key": "entries", "value": str(len(entries))},
+            {"key": "questions", "value": str(len(questions))},
+        ])
+        s.commit()
+    engine.dispose()
+
+
+def open_readonly(path: Path) -> Engine:
+    """An engine on a finished store that can never write to it (safe for many processes)."""
+    uri = f"file:{path}?mode=ro&immutable=1"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    engine = create_engine("sqlite://", creator=connect)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(conn, _record):  # noqa: ANN001
+        conn.execute("PRAGMA query_only = ON")
+
+    return engine
+
+
+def read_meta(engine: Engine) -> dict[str, str]:
+    with Session(engine) as s:
+        return {row.key: row.value for row in s.exec(select(MetaRow))}
