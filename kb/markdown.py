@@ -169,7 +169,14 @@ def parse(text: str) -> Parsed:
             words.append(tok.content)
         if tok.type in ("fence", "code_block"):
             words.append(tok.content)
+        cursor = 0  # inline children carry no lines: find each link in the block's source
         for child in tok.children or []:
+            if child.type in ("wikilink", "link_open"):
+                needle = child.content if child.type == "wikilink" else str(child.attrGet("href") or "")
+                found = tok.content.find(needle, cursor) if needle else -1
+                if found >= 0:
+                    cursor = found + len(needle)
+                line = (tok.map[0] + 1 if tok.map else 1) + tok.content.count("\n", 0, max(found, 0))
             if child.type in ("text", "code_inline"):
                 words.append(child.content)
             elif child.type == "math_inline" or child.type == "math_inline_double":

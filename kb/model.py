@@ -11,9 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # Page names the static site uses at its root; an entry may not take them.
-RESERVED_IDS = frozenset(
-    {"index", "search", "practice", "map", "questions", "404", "sitemap", "feed", "static", "c", "t"}
-)
+RESERVED_IDS = frozenset({"index", "search", "practice", "map", "questions", "404", "sitemap", "feed"})
 EdgeKind = Literal["link", "prerequisite", "related"]
 
 

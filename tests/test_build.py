@@ -1,0 +1,166 @@
+"""`kb build`: real files in, a real SQLite file, a real Whoosh index and a site out, swapped atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import entry, write_bank
+from whoosh import index as windex
+from whoosh.query import Term
+
+from kb.build import BuildError, IndexEmitter, StoreEmitter, build, build_lock, current, versions_dir
+from kb.search import SearchIndex
+from site_builder import SiteEmitter
+
+
+def emitters() -> list:
+    return [StoreEmitter(), IndexEmitter(), SiteEmitter()]
+
+
+def kb(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kb.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    """Every file of the served build, by relative path."""
+    root = out.resolve()
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_build_writes_all_artifacts(chain_bank, tmp_path):
+    out = tmp_path / "build"
+    result = build(chain_bank, out, emitters())
+    assert out.is_symlink() and current(out) == result.path
+    assert (out / "BUILD_ID").read_text().strip() == result.corpus.build_id
+    db = sqlite3.connect(out / "kb.sqlite")
+    assert db.execute("select count(*) from entries").fetchone() == (5,)
+    assert db.execute("select count(*) from questions").fetchone() == (5,)
+    assert ("rag", "vector-database", "link") in db.execute("select source, target, kind from links").fetchall()
+    assert db.execute("select value from meta where key='build_id'").fetchone() == (result.corpus.build_id,)
+    ix = windex.open_dir(str(out / "index"))
+    with ix.searcher() as s:
+        assert s.search(Term("names", "hnsw"))[0]["key"] == "hnsw"
+    assert (out / "site" / "index.html").is_file()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["entries"]["rag"]["links"] == ["vector-database"]
+
+
+def test_build_id_is_a_hash_of_the_inputs(chain_bank, tmp_path):
+    first = build(chain_bank, tmp_path / "a", emitters()).corpus.build_id
+    assert build(chain_bank, tmp_path / "b", emitters()).corpus.build_id == first
+    (chain_bank / "faiss.md").write_text(entry("Faiss", body="改过了 [[milvus]]"), encoding="utf-8")
+    assert build(chain_bank, tmp_path / "a", emitters()).corpus.build_id != first
+
+
+def test_chinese_index_keeps_bank_terms_whole(make_bank, tmp_path):
+    bank = make_bank({
+        "moe.md": entry("混合专家 MoE", extra="aliases: [Mixture of Experts]\n", body="稀疏激活 [[vector-database]]"),
+        "vector-database.md": entry("向量数据库", body="存放向量 [[moe]]，RLHF 无关。"),
+    })
+    build(bank, tmp_path / "out", emitters())
+    ix = SearchIndex(tmp_path / "out" / "index")
+    try:
+        assert ix.tokenizer.query_terms("向量数据库和混合专家") == ["向量数据库", "混合专家"]
+        assert ix.tokenizer.query_terms("RLHF 的 KV-Cache") == ["rlhf", "kv-cache", "kv", "cache"]
+        assert ix.search("混合专家").results[0].entry_id == "moe"
+        assert ix.search("向量数据库").results[0].entry_id == "vector-database"
+    finally:
+        ix.close()
+
+
+def test_failed_build_leaves_previous_output_whole(chain_bank, tmp_path):
+    out = tmp_path / "build"
+    build(chain_bank, out, emitters())
+    before = snapshot(out)
+    (chain_bank / "rag.md").write_text(entry("RAG", body="[[nowhere]]"), encoding="utf-8")
+    with pytest.raises(BuildError) as info:
+        build(chain_bank, out, emitters())
+    assert [i.code for i in info.value.issues if i.severity == "error"] == ["unresolved-link"]
+    assert snapshot(out) == before
+
+
+def test_failing_emitter_leaves_previous_output_whole(chain_bank, tmp_path):
+    class Broken:
+        name = "broken"
+
+        def emit(self, corpus, out, progress):  # noqa: ANN001
+            (out / "half-written").write_text("x")
+            raise OSError("disk full")
+
+    out = tmp_path / "build"
+    build(chain_bank, out, emitters())
+    before = snapshot(out)
+    (chain_bank / "faiss.md").write_text(entry("Faiss", body="新内容 [[milvus]]"), encoding="utf-8")
+    with pytest.raises(OSError):
+        build(chain_bank, out, [*emitters(), Broken()])
+    assert snapshot(out) == before
+    build(chain_bank, out, emitters())  # the next build cleans up and succeeds
+    assert not list(versions_dir(out).glob("staging-*"))
+    assert "新内容" in (out / "kb.sqlite").read_bytes().decode("utf-8", "ignore")
+
+
+def test_second_build_at_once_is_refused(chain_bank, tmp_path):
+    out = tmp_path / "build"
+    build(chain_bank, out, emitters())
+    before = snapshot(out)
+    with build_lock(out):
+        proc = kb("build", "--entries", str(chain_bank), "--out", str(out))
+    assert proc.returncode == 1
+    assert "another kb build is writing" in proc.stderr and "Traceback" not in proc.stderr
+    assert snapshot(out) == before
+
+
+def big_bank(root: Path, n: int) -> Path:
+    files = {f"e{i}.md": entry(f"Entry {i}", body=("段落 " * 300) + f"[[e{(i + 1) % n}]]") for i in range(n)}
+    return write_bank(root, files)
+
+
+@pytest.mark.slow
+def test_build_killed_midway_leaves_previous_output_whole(tmp_path):
+    bank = big_bank(tmp_path / "entries", 400)
+    out = tmp_path / "build"
+    build(bank, out, emitters())
+    before = snapshot(out)
+    (bank / "e0.md").write_text(entry("Entry 0", body="changed [[e1]]"), encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "build", "--entries", str(bank), "--out", str(out),
+                             "--full"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not list(versions_dir(out).glob("staging-*/kb.sqlite")) and time.time() < deadline:
+        time.sleep(0.01)  # kill it once it is writing its artifacts
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert snapshot(out) == before
+    assert sqlite3.connect(f"file:{out / 'kb.sqlite'}?mode=ro", uri=True).execute(
+        "select count(*) from entries").fetchone() == (400,)
+    result = build(bank, out, emitters())  # the lock died with the process; the next build works
+    assert (out / "BUILD_ID").read_text().strip() == result.corpus.build_id
+    assert not list(versions_dir(out).glob("staging-*"))
+
+
+def test_old_versions_are_pruned(chain_bank, tmp_path):
+    out = tmp_path / "build"
+    for i in range(4):
+        (chain_bank / "faiss.md").write_text(entry("Faiss", body=f"版本 {i} [[milvus]]"), encoding="utf-8")
+        build(chain_bank, out, emitters())
+    versions = [p for p in versions_dir(out).iterdir() if p.is_dir()]
+    assert len(versions) == 2 and current(out) in versions
+
+
+def test_plain_folder_at_out_is_kept_aside(chain_bank, tmp_path):
+    out = tmp_path / "build"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    build(chain_bank, out, emitters())
+    assert out.is_symlink()
+    [adopted] = versions_dir(out).glob("adopted-*")
+    assert (adopted / "notes.txt").read_text() == "mine"
