@@ -141,9 +141,15 @@ def check_cmd(
     entries: EntriesOpt = Path("entries"),
     strict: StrictOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the issues as JSON.")] = False,
+    out_dir: Annotated[Path, typer.Option("--out", help="Build folder whose question ids must not vanish.")]
+    = Path("build"),
 ) -> None:
     """Validate every entry and print every problem as path:line: message (exit 1 on errors)."""
+    from kb.question_ids import previous_question_ids, question_id_issues
+
     corpus = load_corpus(entries)
+    corpus.issues = sorted(corpus.issues + question_id_issues(corpus, previous_question_ids(out_dir)),
+                           key=lambda i: (i.path, i.line, i.code, i.message))
     failing = print_issues([] if as_json else corpus.issues, strict)
     if as_json:
         out.print(json.dumps([i.as_dict() for i in corpus.issues], ensure_ascii=False, indent=2), markup=False)
@@ -207,6 +213,42 @@ def new_cmd(
     out.print(f"Created {path}. Fill it in, then run `kb check`.", markup=False)
 
 
+@app.command("import")
+def import_cmd(
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH", help="Markdown files, or folders to search for "
+                                                "*.md / *.markdown (a file you name may be any UTF-8 Markdown, e.g. .txt).")],
+    into: Annotated[Path, typer.Option("--into", help="Bank folder to write entries into (holds _categories.yml).")]
+    = Path("entries"),
+    split_level: Annotated[int, typer.Option("--split-level", min=1, max=3,
+                                             help="Heading level that starts an entry: 1 (#), 2 (##) or 3 (###).")] = 1,
+    category: Annotated[str, typer.Option(help="Category key for every entry (default: a category the source's "
+                                          "front-matter names, else the first of _categories.yml).")] = "",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (files, ids, questions); write nothing.")]
+    = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite entry files that already exist.")] = False,
+) -> None:
+    """Turn existing notes (blog posts, Obsidian vaults, Notion exports) into draft entries. See docs/import.md.
+
+    Each heading at --split-level becomes an entry; headings, bold list items and bold paragraphs
+    ending in ？/? become its questions. Exit status 1 if any source file could not be imported.
+    """
+    from kb.importer import ImportFailure, run_import
+
+    try:
+        result = run_import(paths, into, split_level=split_level, category=category, dry_run=dry_run, force=force)
+    except ImportFailure as exc:
+        if exc.param:
+            raise typer.BadParameter(str(exc), param_hint=exc.param) from None
+        err.print(f"Aborted: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    for line in result.lines:
+        out.print(line, markup=False)
+    for failure in result.failures:
+        err.print(failure, markup=False)
+    if result.failures:
+        raise typer.Exit(1)
+
+
 @app.command("serve")
 def serve_cmd(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -226,6 +268,62 @@ def serve_cmd(
     os.environ["KB_BUILD"] = str(out_dir.resolve())
     uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="info", server_header=False)
+
+
+@app.command("daily")
+def daily_cmd(
+    day: Annotated[str, typer.Option("--date", metavar="YYYY-MM-DD", help="The day (default: today, local time).")] = "",
+    to: Annotated[list[str], typer.Option("--to", metavar="TARGET", help="stdout, slack, discord, feishu, dingtalk, wecom or telegram; "
+                                                        "repeat it or separate with commas.")] = ["stdout"],  # noqa: B006
+    tag: Annotated[str | None, typer.Option(help="Only questions of entries with this tag.")] = None,
+    category: Annotated[str | None, typer.Option(help="Only questions of this category.")] = None,
+    difficulty: Annotated[int | None, typer.Option(min=1, max=3, help="Only questions of this difficulty.")] = None,
+    salt: Annotated[str, typer.Option(help="A group's own order of the same questions.")] = "",
+    with_answer: Annotated[bool, typer.Option("--with-answer-of-yesterday", help="Add yesterday's answer.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Render and check every payload; send nothing.")] = False,
+    base_url: Annotated[str, typer.Option("--base-url", help="Public URL of the site, for question links.")] = "",
+    ledger: Annotated[Path, typer.Option("--ledger", help="What was posted when (a re-run never posts twice).")]
+    = Path(".kb-daily-ledger.json"),
+    entries: EntriesOpt = Path("entries"),
+) -> None:
+    """Post the day's interview question (and yesterday's answer) to chat groups. See docs/daily.md.
+
+    \b
+    Settings come only from environment variables, and are never printed:
+      slack     KB_SLACK_WEBHOOK_URL
+      discord   KB_DISCORD_WEBHOOK_URL
+      feishu    KB_FEISHU_WEBHOOK_URL, KB_FEISHU_SECRET (if the bot signs)
+      dingtalk  KB_DINGTALK_WEBHOOK_URL, KB_DINGTALK_SECRET (if the robot signs)
+      wecom     KB_WECOM_WEBHOOK_URL
+      telegram  KB_TELEGRAM_BOT_TOKEN, KB_TELEGRAM_CHAT_ID, KB_TELEGRAM_API_BASE (optional)
+      retries   KB_DAILY_RETRY_ATTEMPTS (5), KB_DAILY_RETRY_BASE (1 s), KB_DAILY_RETRY_CAP (30 s),
+                KB_DAILY_RETRY_MAX_WAIT (120 s), KB_DAILY_TIMEOUT (15 s)
+
+    Exit status 1 if any channel failed (the others are still posted).
+    """
+    from kb import bot
+
+    try:
+        when = date.fromisoformat(day) if day else date.today()
+    except ValueError:
+        raise typer.BadParameter(f"'{day}' is not a date like 2026-12-01", param_hint="--date") from None
+    try:
+        targets = bot.parse_targets(to)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--to") from None
+    corpus = load_corpus(entries)
+    if corpus.errors:
+        print_issues(corpus.errors, False)
+        err.print(f"Aborted: the bank has {len(corpus.errors)} errors; run `kb check`.", markup=False)
+        raise typer.Exit(1)
+    opts = bot.DailyOptions(when, targets, tag, category, difficulty, salt, with_answer, dry_run, base_url, ledger)
+    try:
+        results = bot.run_daily(corpus, opts, out=typer.echo, log=lambda line: typer.echo(line, err=True))
+    except (bot.NoQuestion, bot.ConfigError, bot.LedgerError) as exc:
+        err.print(f"Aborted: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -75,7 +75,7 @@ def parse(text: str) -> Document:
     """Parse a whole entry file; raise FrontMatterError when its front-matter is unusable."""
     yaml_text, body, body_line = split(text)
     offset = 2  # YAML line 0 is file line 2
-    loader = yaml.SafeLoader(yaml_text)
+    loader = yaml.CSafeLoader(yaml_text)  # libyaml: ~5x faster than the pure-Python loader
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

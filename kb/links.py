@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from kb.model import Entry, Issue, Link
@@ -114,22 +115,19 @@ def prerequisite_cycles(entries: dict[str, Entry]) -> list[list[str]]:
     return cycles
 
 
-def shortest_path(entries: dict[str, Entry], start: str, goal: str) -> list[str] | None:
-    """Shortest chain of ids from `start` to `goal` following outgoing edges of any kind."""
-    if start == goal:
-        return [start]
+def shortest_path(neighbours: Callable[[str], Iterable[str]], start: str, goal: str) -> list[str] | None:
+    """Fewest edges from `start` to `goal` (breadth-first), or None when `goal` is unreachable."""
     prev: dict[str, str] = {start: start}
     queue = deque([start])
     while queue:
         node = queue.popleft()
-        for link in entries[node].links:
-            if link.target in prev or link.target not in entries:
-                continue
-            prev[link.target] = node
-            if link.target == goal:
-                path = [goal]
-                while path[-1] != start:
-                    path.append(prev[path[-1]])
-                return path[::-1]
-            queue.append(link.target)
+        if node == goal:
+            path = [goal]
+            while path[-1] != start:
+                path.append(prev[path[-1]])
+            return path[::-1]
+        for nxt in neighbours(node):
+            if nxt not in prev:
+                prev[nxt] = node
+                queue.append(nxt)
     return None

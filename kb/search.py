@@ -3,8 +3,8 @@
 Ranking follows what the bank teaches about multi-route recall: three routes, fused with
 reciprocal rank fusion, score = sum over routes of 1 / (60 + rank).
 - names: exact, prefix and one-typo matches of ids, titles and aliases (in memory);
-- entries: BM25F over title + aliases, summary and body (Whoosh);
-- questions: BM25 over question text and answers (Whoosh).
+- entries: BM25F over title + aliases, summary + tags, and body (Whoosh);
+- questions: BM25F over question text and answers (Whoosh).
 Queries are built from analyzed terms, never parsed as query syntax, so `AND`, `(`, `*`,
 `"` and `:` are plain text. Snippets come from text kept beside the index (docs.json), not
 from Whoosh's stored fields, which is the slow part of Whoosh highlighting.
@@ -31,8 +31,9 @@ from whoosh import scoring
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
 from whoosh.query import And, Or, Term
 from whoosh.searching import Searcher
+from whoosh.writing import SegmentWriter
 
-from kb.analysis import CJK_RE, BankTokenizer, dictionary_words
+from kb.analysis import CJK_RE, BankFrequency, BankTokenizer, dictionary_words
 from kb.links import norm
 from kb.model import Corpus
 
@@ -43,18 +44,45 @@ Progress = Callable[[str, int, int], None]
 
 
 def make_schema(tokenizer: BankTokenizer) -> Schema:
-    return Schema(
+    """Entries and questions share three text fields (fewer fields: fewer terms to write).
+
+    names: an entry's id, title and aliases; lead: an entry's summary and tags, or a question;
+    text: an entry's body, or an answer. `kind` keeps the two apart at query time.
+    """
+    schema = Schema(
         kind=ID(stored=True),
         key=ID(stored=True, unique=True),  # entry id or question id
-        entry_id=ID(stored=True),
         category=ID,
         tags=KEYWORD(commas=True, lowercase=False, scorable=False),
         names=TEXT(analyzer=tokenizer, field_boost=4.0, phrase=False),
-        summary=TEXT(analyzer=tokenizer, field_boost=2.0, phrase=False),
-        body=TEXT(analyzer=tokenizer, phrase=False),
-        question=TEXT(analyzer=tokenizer, field_boost=2.0, phrase=False),
-        answer=TEXT(analyzer=tokenizer, phrase=False),
+        lead=TEXT(analyzer=tokenizer, field_boost=2.0, phrase=False),
+        text=TEXT(analyzer=tokenizer, phrase=False),
     )
+    for name in ("names", "lead", "text"):
+        schema[name].format = BankFrequency(field_boost=schema[name].format.field_boost)
+    return schema
+
+
+class _CachedLengths:
+    """Field lengths, memoised: Whoosh reads one back from disk for every posting it writes."""
+
+    def __init__(self, reader: object) -> None:
+        self._reader = reader
+        self._cache: dict[tuple[int, str], int] = {}
+
+    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int:
+        key = (docnum, fieldname)
+        if key not in self._cache:
+            self._cache[key] = self._reader.doc_field_length(docnum, fieldname, default)
+        return self._cache[key]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._reader, name)
+
+
+class _Writer(SegmentWriter):
+    def per_document_reader(self) -> _CachedLengths:
+        return _CachedLengths(super().per_document_reader())
 
 
 def write_index(corpus: Corpus, folder: Path, progress: Progress | None = None) -> None:
@@ -63,18 +91,19 @@ def write_index(corpus: Corpus, folder: Path, progress: Progress | None = None) 
     names = [n for e in corpus.entries.values() for n in (e.title, *e.aliases, *e.tags)]
     tokenizer = BankTokenizer(dictionary_words(names))
     ix = windex.create_in(str(folder), make_schema(tokenizer))
-    writer = ix.writer(limitmb=256)
+    writer = _Writer(ix, limitmb=256)
     docs: dict = {"dictionary_hash": tokenizer.dictionary_hash, "build_id": corpus.build_id, "entries": {}, "questions": {}}
     total = len(corpus.entries)
     for i, e in enumerate(corpus.entries.values()):
         tags = ",".join(e.tags)
-        writer.add_document(kind="entry", key=e.id, entry_id=e.id, category=e.category, tags=tags,
-                            names=" \n".join([e.id, e.title, *e.aliases]), summary=e.summary, body=e.body_text)
+        writer.add_document(kind="entry", key=e.id, category=e.category, tags=tags,
+                            names=" \n".join([e.id, e.title, *e.aliases]), lead=" \n".join([e.summary, *e.tags]),
+                            text=e.body_text)
         docs["entries"][e.id] = {"title": e.title, "aliases": e.aliases, "category": e.category, "tags": e.tags,
                                  "summary": e.summary, "text": e.body_text}
         for q in e.questions:
-            writer.add_document(kind="question", key=q.id, entry_id=e.id, category=e.category, tags=tags,
-                                question=q.q, answer=q.answer_text)
+            writer.add_document(kind="question", key=q.id, category=e.category, tags=tags, lead=q.q,
+                                text=q.answer_text)
             docs["questions"][q.id] = {"entry_id": e.id, "q": q.q, "text": q.answer_text}
         if progress:
             progress("index", i + 1, total)
@@ -227,8 +256,8 @@ class SearchIndex:
         terms = self.tokenizer.query_terms(query)
         filters = ([Term("tags", tag)] if tag else []) + ([Term("category", category)] if category else [])
         with self._searcher() as s:
-            by_entry = self._whoosh(s, "entry", ("names", "summary", "body"), terms, filters)
-            by_question = self._whoosh(s, "question", ("question", "answer"), terms, filters)
+            by_entry = self._whoosh(s, "entry", ("names", "lead", "text"), terms, filters)
+            by_question = self._whoosh(s, "question", ("lead", "text"), terms, filters)
         by_name = [
             e for e in self.names.rank(query, terms)
             if (not category or self.entries[e]["category"] == category) and (not tag or tag in self.entries[e]["tags"])
