@@ -182,7 +182,7 @@ questions:
 ---
 ## 是什么
 
-在这里解释概念，并用 [[id]] 链接到相关条目。
+在这里解释概念，并用 `[[id]]` 的写法链接到相关条目（把 id 换成真实条目）。
 """
 
 
@@ -265,7 +265,8 @@ def serve_cmd(
     if current(out_dir) is None:
         err.print(f"No build in {out_dir}: building {entries} first.", markup=False)
         run_build(entries, out_dir)
-    os.environ["KB_BUILD"] = str(out_dir.resolve())
+    # absolute, but not resolved: the server must follow the `build` symlink as builds swap it
+    os.environ["KB_BUILD"] = os.path.abspath(out_dir)
     uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="info", server_header=False)
 
