@@ -79,6 +79,13 @@ class BankTokenizer(Tokenizer):
         return hash(self.words)
 
     @property
+    def segmenter(self) -> rjieba.Jieba:
+        seg = self.__dict__.get("_seg")
+        if seg is None:
+            seg = self.__dict__["_seg"] = _segmenter(self.words)
+        return seg
+
+    @property
     def dictionary_hash(self) -> str:
         return hashlib.sha256("\n".join(self.words).encode()).hexdigest()[:16]
 
@@ -88,7 +95,7 @@ class BankTokenizer(Tokenizer):
         subs = cache.get(word)
         if subs is None:
             if CJK_RE.search(word):
-                subs = [w.lower() for w, _, _ in _segmenter(self.words).tokenize(word, "search")
+                subs = [w.lower() for w, _, _ in self.segmenter.tokenize(word, "search")
                         if w != word and len(w) > 1] if len(word) > 2 else []
             else:
                 parts = PART_RE.findall(word.lower())
@@ -102,7 +109,7 @@ class BankTokenizer(Tokenizer):
         out = []
         pos = 0
         index = mode == "index"
-        for word, start, end in _segmenter(self.words).tokenize(text, "default"):
+        for word, start, end in self.segmenter.tokenize(text, "default"):
             if not word[0].isalnum() and not WORD_RE.search(word):
                 continue  # whitespace and punctuation
             low = word.lower()

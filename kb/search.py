@@ -44,11 +44,9 @@ Progress = Callable[[str, int, int], None]
 
 
 def make_schema(tokenizer: BankTokenizer) -> Schema:
-    """Entries and questions share three text fields (fewer fields: fewer terms to write).
-
-    names: an entry's id, title and aliases; lead: an entry's summary and tags, or a question;
-    text: an entry's body, or an answer. `kind` keeps the two apart at query time.
-    """
+    """Entries: names (id, title, aliases), lead (summary, tags), text (body).
+    Questions: qlead (the question), qtext (the answer). Separate fields make each route a
+    plain query with no `kind` filter to compute per search."""
     schema = Schema(
         kind=ID(stored=True),
         key=ID(stored=True, unique=True),  # entry id or question id
@@ -57,8 +55,10 @@ def make_schema(tokenizer: BankTokenizer) -> Schema:
         names=TEXT(analyzer=tokenizer, field_boost=4.0, phrase=False),
         lead=TEXT(analyzer=tokenizer, field_boost=2.0, phrase=False),
         text=TEXT(analyzer=tokenizer, phrase=False),
+        qlead=TEXT(analyzer=tokenizer, field_boost=2.0, phrase=False),
+        qtext=TEXT(analyzer=tokenizer, phrase=False),
     )
-    for name in ("names", "lead", "text"):
+    for name in ("names", "lead", "text", "qlead", "qtext"):
         schema[name].format = BankFrequency(field_boost=schema[name].format.field_boost)
     return schema
 
@@ -102,8 +102,8 @@ def write_index(corpus: Corpus, folder: Path, progress: Progress | None = None) 
         docs["entries"][e.id] = {"title": e.title, "aliases": e.aliases, "category": e.category, "tags": e.tags,
                                  "summary": e.summary, "text": e.body_text}
         for q in e.questions:
-            writer.add_document(kind="question", key=q.id, category=e.category, tags=tags, lead=q.q,
-                                text=q.answer_text)
+            writer.add_document(kind="question", key=q.id, category=e.category, tags=tags, qlead=q.q,
+                                qtext=q.answer_text)
             docs["questions"][q.id] = {"entry_id": e.id, "q": q.q, "text": q.answer_text}
         if progress:
             progress("index", i + 1, total)
@@ -143,21 +143,29 @@ class SearchResult:
 class NameRoute:
     """Exact, prefix and one-typo matches against every id, title and alias."""
 
-    def __init__(self, entries: dict[str, dict], tokenizer: BankTokenizer) -> None:
+    def __init__(self, entries: dict[str, dict], tokenizer: BankTokenizer, common: Callable[[str], bool]) -> None:
         self.exact: dict[str, list[str]] = {}
+        words: dict[str, list[tuple[int, str]]] = {}
         for entry_id, e in entries.items():
-            for name in (entry_id, e["title"], *e["aliases"]):
-                for key in {norm(name), *self._words(name, tokenizer)}:
-                    ids = self.exact.setdefault(key, [])
-                    if entry_id not in ids:
-                        ids.append(entry_id)
+            for rank, name in enumerate((entry_id, e["title"], *e["aliases"])):
+                self._add(self.exact, norm(name), entry_id)
+                for word in tokenizer.query_terms(name):  # HNSW 分层可导航小世界图 -> hnsw, ...
+                    if len(word) > 1:
+                        words.setdefault(word, []).append((min(rank, 2), entry_id))
+        # A word of one or two entries' names that is rare in the bank's text is a name (hnsw);
+        # a word common in the text is not (模型), whatever names it appears in.
+        for word, found in words.items():
+            ids = list(dict.fromkeys(entry_id for _, entry_id in sorted(found)))  # title words first
+            if len(ids) <= 2 and word not in self.exact and not common(word):
+                self.exact[word] = ids
         self.sorted_keys = sorted(self.exact)
         self.fuzzy_keys = [k for k in self.sorted_keys if len(k) >= 4 and not CJK_RE.search(k) and " " not in k]
 
     @staticmethod
-    def _words(name: str, tokenizer: BankTokenizer) -> set[str]:
-        # single words of a name ("HNSW 分层可导航小世界图" -> hnsw) so a term can match a title
-        return {t for t in tokenizer.query_terms(name) if len(t) > 1}
+    def _add(index: dict[str, list[str]], key: str, entry_id: str) -> None:
+        ids = index.setdefault(key, [])
+        if entry_id not in ids:
+            ids.append(entry_id)
 
     def rank(self, query: str, terms: list[str]) -> list[str]:
         out: dict[str, None] = {}
@@ -219,13 +227,16 @@ class SearchIndex:
         docs = json.loads((folder / DOCS_FILE).read_text(encoding="utf-8"))
         self.entries: dict[str, dict] = docs["entries"]
         self.questions: dict[str, dict] = docs["questions"]
-        self.names = NameRoute(self.entries, self.tokenizer)
         self._pool: queue.Queue[Searcher] = queue.Queue()
         self._all: list[Searcher] = []
+        self._filters: dict[tuple, set[int]] = {}
         for _ in range(pool_size):
             s = self.ix.searcher(weighting=scoring.BM25F())
             self._all.append(s)
             self._pool.put(s)
+        limit = max(2, len(self.entries) // 4)
+        reader = self._all[0].reader()
+        self.names = NameRoute(self.entries, self.tokenizer, lambda w: reader.doc_frequency("text", w) > limit)
         self.tokenizer.query_terms("预热")  # load the segmenter now, not in the first request
 
     @contextmanager
@@ -241,23 +252,32 @@ class SearchIndex:
             s.close()
         self.ix.close()
 
-    def _whoosh(self, s: Searcher, kind: str, fields: tuple[str, ...], terms: list[str],
-                filters: list[Term]) -> list[str]:
+    def _filter(self, s: Searcher, filters: tuple[tuple[str, str], ...]) -> set[int] | None:
+        """Doc numbers matching every (field, value) filter, computed once per index."""
+        if not filters:
+            return None
+        if filters not in self._filters:
+            docs = set(s.docs_for_query(And([Term(f, v) for f, v in filters])))
+            self._filters[filters] = docs
+        return self._filters[filters]
+
+    def _whoosh(self, s: Searcher, fields: tuple[str, ...], terms: list[str], allowed: set[int] | None) -> list[str]:
         if not terms:
             return []
         q = Or([Term(f, t) for t in terms for f in fields])
-        flt = And([Term("kind", kind), *filters])
-        return [hit["key"] for hit in s.search(q, limit=ROUTE_DEPTH, filter=flt)]
+        q.matcher_type = Or.DEFAULT_MATCHER  # a union tree that can skip blocks, not an array of every doc
+        return [hit["key"] for hit in s.search(q, limit=ROUTE_DEPTH, filter=allowed)]
 
     def search(self, query: str, *, limit: int = 10, offset: int = 0, tag: str | None = None,
                category: str | None = None, kind: str | None = None) -> SearchResult:
         """Run every route, fuse with RRF, filter, page; see the module docstring."""
         t0 = time.perf_counter()
         terms = self.tokenizer.query_terms(query)
-        filters = ([Term("tags", tag)] if tag else []) + ([Term("category", category)] if category else [])
+        filters = tuple([("tags", tag)] if tag else []) + tuple([("category", category)] if category else [])
         with self._searcher() as s:
-            by_entry = self._whoosh(s, "entry", ("names", "lead", "text"), terms, filters)
-            by_question = self._whoosh(s, "question", ("lead", "text"), terms, filters)
+            allowed = self._filter(s, filters)
+            by_entry = self._whoosh(s, ("names", "lead", "text"), terms, allowed) if kind != "question" else []
+            by_question = self._whoosh(s, ("qlead", "qtext"), terms, allowed) if kind != "entry" else []
         by_name = [
             e for e in self.names.rank(query, terms)
             if (not category or self.entries[e]["category"] == category) and (not tag or tag in self.entries[e]["tags"])
