@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -138,6 +139,7 @@ class Stream:
         self.dates = sorted(set(self.starts))
         self._orders: dict[int, list[QuizItem]] = {}
         self._lasts: dict[int, QuizItem] = {}  # last question of 2-question cycles
+        self._lock = threading.Lock()  # the API asks from many threads at once
 
     def locate(self, day: date) -> Slot | None:
         """The cycle and position of `day`, or None before the stream's first cycle."""
@@ -189,9 +191,10 @@ class Stream:
                 previous = self.locate(slot.start - timedelta(days=1))
                 if previous is not None and self._last(previous).id == got[0].id:
                     got[0], got[1] = got[1], got[0]  # never the same question two days running
-            if len(self._orders) >= 256:  # forget the oldest computed cycle
-                del self._orders[next(iter(self._orders))]
-            self._orders[slot.cycle] = got
+            with self._lock:
+                if len(self._orders) >= 256:  # forget the oldest computed cycle
+                    del self._orders[next(iter(self._orders))]
+                self._orders[slot.cycle] = got
         return got
 
     def pick(self, day: date) -> QuizItem | None:
