@@ -18,6 +18,7 @@ import hashlib
 import re
 import threading
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator
 
 import rjieba
@@ -122,11 +123,21 @@ class BankTokenizer(Tokenizer):
         return out
 
     def index_terms(self, text: str) -> list[str]:
-        """Just the terms of `text` in index mode (the hot path of building the index)."""
-        return [t[0] for t in self.terms(text, "index")]
+        """Just the terms of `text` in index mode: the hot path of building the index, so each
+        distinct word's terms (itself and its sub-words, or nothing) are computed once."""
+        cache = self.__dict__.setdefault("_word_terms", {})
+        out: list[str] = []
+        for word in self.segmenter.cut(unicodedata.normalize("NFKC", text)):
+            terms = cache.get(word)
+            if terms is None:
+                low = word.lower()
+                skip = (not word[0].isalnum() and not WORD_RE.search(word)) or low in STOPWORDS
+                terms = cache[word] = [] if skip else [low, *self._expansions(word)]
+            out += terms
+        return out
 
     def __getstate__(self) -> dict:
-        return {"words": self.words}  # the cache and the segmenter are rebuilt, not pickled
+        return {"words": self.words}  # caches and the segmenter are rebuilt, not pickled
 
     def query_terms(self, text: str) -> list[str]:
         """Distinct terms of a query, in order (precise mode, hyphenated words split too)."""
@@ -164,8 +175,6 @@ class BankFrequency(Frequency):
     def word_values(self, value, analyzer, **kwargs):  # noqa: ANN001, ANN201
         if not isinstance(analyzer, BankTokenizer):
             return super().word_values(value, analyzer, **kwargs)
-        counts: dict[str, int] = {}
-        for term in analyzer.index_terms(value):
-            counts[term] = counts.get(term, 0) + 1
+        counts = Counter(analyzer.index_terms(value))
         boost = self.field_boost
         return ((w, n, n * boost, pack_uint(n)) for w, n in counts.items())

@@ -80,7 +80,40 @@ class _CachedLengths:
         return getattr(self._reader, name)
 
 
+class _MemoryPool:
+    """Postings grouped by term in memory (a bank fits in memory). Whoosh's external-sort pool
+    sizes, buffers and sorts one tuple per posting; documents arrive in order, so each term's
+    postings are already sorted and only the distinct terms need sorting."""
+
+    def __init__(self) -> None:
+        self._terms: dict[tuple[str, bytes], list[tuple[int, float, bytes | None]]] = {}
+
+    def add(self, item: tuple) -> None:
+        fieldname, tbytes, docnum, weight, vbytes = item
+        postings = self._terms.get((fieldname, tbytes))
+        if postings is None:
+            postings = self._terms[(fieldname, tbytes)] = []
+        postings.append((docnum, weight, vbytes))
+
+    def iter_postings(self) -> Iterator[tuple]:
+        for key in sorted(self._terms):
+            fieldname, tbytes = key
+            for docnum, weight, vbytes in self._terms[key]:
+                yield fieldname, tbytes, docnum, weight, vbytes
+
+    def cleanup(self) -> None:
+        self._terms.clear()
+
+
 class _Writer(SegmentWriter):
+    """Whoosh's segment writer with an in-memory pool and memoised field lengths: the same
+    segment files, written in about half the time."""
+
+    def __init__(self, ix: windex.Index, **kwargs: object) -> None:
+        super().__init__(ix, **kwargs)
+        self.pool.cleanup()
+        self.pool = _MemoryPool()
+
     def per_document_reader(self) -> _CachedLengths:
         return _CachedLengths(super().per_document_reader())
 
@@ -217,12 +250,23 @@ def _snippet(text: str, terms: list[str], width: int = 120) -> str:
     return html.escape(prefix) + "".join(out) + html.escape(suffix)
 
 
+class IndexFormatError(Exception):
+    """The index was written by a version of kb whose schema differs from this one's."""
+
+
 class SearchIndex:
     """An opened index folder: a small pool of Whoosh searchers (they are not thread-safe)."""
 
     def __init__(self, folder: Path, pool_size: int = 2) -> None:
         self.folder = folder
         self.ix = windex.open_dir(str(folder))
+        # An index of another schema opens fine and then fails inside queries (a question found
+        # where an entry was expected: KeyError, HTTP 500). Refuse it here, with what to do.
+        expected, found = set(make_schema(BankTokenizer()).names()), set(self.ix.schema.names())
+        if found != expected:
+            self.ix.close()
+            raise IndexFormatError(f"the index in {folder} was written by another version of kb (fields "
+                                   f"{', '.join(sorted(found ^ expected))} differ); rebuild it with `kb build --full`")
         self.tokenizer: BankTokenizer = self.ix.schema["names"].analyzer
         docs = json.loads((folder / DOCS_FILE).read_text(encoding="utf-8"))
         self.entries: dict[str, dict] = docs["entries"]
