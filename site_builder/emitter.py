@@ -1,21 +1,339 @@
-"""Placeholder site emitter: one page listing the entries (the full site replaces it)."""
+"""The site emitter: full builds, and incremental builds that re-render only what changed.
+
+Every output file has a fingerprint of what it shows (page contexts are plain data, see
+`context.py`; data files are hashed whole). A full build renders everything and records the
+fingerprints in `site-state.json` beside `manifest.json`. An incremental build hard-links the
+previous `site/`, recomputes the fingerprints (cheap: no rendering) and re-renders only the
+files whose fingerprint changed: the edited entries, the neighbours whose lists, titles,
+backlinks or previous/next changed, and the list pages, map and data files that show them.
+It removes the pages that no longer exist. A change of this package's code, templates or
+assets, of the core's code, or of the base URL makes it fall back to a full build.
+"""
 
 from __future__ import annotations
 
-import html
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
-from kb.build import write_file
-from kb.model import Corpus
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
+from pygments.formatters import HtmlFormatter
+
+import kb
+from kb import __version__
+from kb.build import Changes, link_tree, write_file
+from kb.model import Corpus, Entry
+from site_builder import context as ctxmod
+from site_builder import feeds, graphmap, practice, searchdata
+from site_builder.context import DIFFICULTY, SiteData, site_data
+
+Progress = Callable[[str, int, int], None]
+STATE_FILE = "site-state.json"
+STATE_VERSION = 1
+PACKAGE_DIR = Path(__file__).resolve().parent
+STATIC_DIR = PACKAGE_DIR / "static"
+
+
+def _digest(*parts: str | bytes) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    for p in parts:
+        h.update(p.encode() if isinstance(p, str) else p)
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _dumps(data: object) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
+
+
+def _key(data: object) -> str:
+    """A cheap stable text of plain data (dicts keep insertion order) for fingerprints."""
+    return repr(data)
+
+
+@lru_cache(maxsize=1)
+def code_key() -> str:
+    """Hash of everything besides the bank that shapes the output: our code and the core's."""
+    h = hashlib.blake2b(digest_size=12)
+    h.update(f"{__version__}\n{STATE_VERSION}\n".encode())
+    for folder in (PACKAGE_DIR, Path(kb.__file__).resolve().parent):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".html", ".xml", ".css", ".js"):
+                h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+LINK_RE = re.compile(r"https?://[^\s<>\"'）)\]，。]+|arXiv:\s?(\d{4}\.\d{4,5})(?:v\d+)?", re.I)
+
+
+def linkify(text: str) -> Markup:
+    """Escape a source line and link its URLs and arXiv ids (opened only when clicked)."""
+    out, last = [], 0
+    for m in LINK_RE.finditer(text):
+        url = f"https://arxiv.org/abs/{m.group(1)}" if m.group(1) else m.group(0)
+        out.append(escape(text[last : m.start()]))
+        out.append(Markup('<a class="ext" href="{}" rel="noopener noreferrer">{}</a>').format(url, m.group(0)))
+        last = m.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """Templates compiled once per process; autoescape on for HTML and XML."""
+    env = Environment(loader=PackageLoader("site_builder", "templates"), autoescape=select_autoescape(["html", "xml"]),
+                      trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+    env.globals["DIFFICULTY"] = DIFFICULTY
+    env.globals["BADGE"] = {n: Markup(
+        f'<span class="diff d{n}" title="难度 {n}/3"><span class="dots" aria-hidden="true">'
+        + "".join(f'<i class="{"on" if i < n else "off"}"></i>' for i in range(3)) + f"</span>{label}</span>")
+        for n, label in DIFFICULTY.items()}
+    env.filters["linkify"] = linkify
+    return env
+
+
+def pygments_css() -> str:
+    """Code colours: a light and a dark Pygments style, switched by prefers-color-scheme."""
+    def rules(style: str) -> str:
+        lines = HtmlFormatter(style=style).get_style_defs(".highlight").splitlines()
+        return "\n".join(line for line in lines if line.startswith(".highlight"))
+
+    return (f"@media not all and (prefers-color-scheme: dark), print {{\n{rules('default')}\n}}\n"
+            f"@media screen and (prefers-color-scheme: dark) {{\n{rules('github-dark')}\n}}\n")
+
+
+def build_date() -> date:
+    """Today, or the day of SOURCE_DATE_EPOCH (reproducible builds)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), timezone.utc).date()
+    return date.today()
+
+
+class Writer:
+    """Writes a file only when its fingerprint differs from the previous build's."""
+
+    def __init__(self, root: Path, previous: dict[str, str]) -> None:
+        self.root = root
+        self.previous = previous
+        self.fingerprints: dict[str, str] = {}
+        self.written: list[str] = []
+
+    def page(self, rel: str, fp: str, render: Callable[[], str]) -> None:
+        self.fingerprints[rel] = fp
+        path = self.root / rel
+        if self.previous.get(rel) == fp and path.is_file():
+            return
+        write_file(path, render())
+        self.written.append(rel)
+
+    def data(self, rel: str, content: str) -> None:
+        self.page(rel, _digest(content), lambda: content)
+
+    def remove_stale(self) -> list[str]:
+        gone = sorted(set(self.previous) - set(self.fingerprints))
+        for rel in gone:
+            (self.root / rel).unlink(missing_ok=True)
+        return gone
 
 
 class SiteEmitter:
+    """Writes the static study site into `out / "site"`; see docs/site.md."""
+
     name = "site"
 
-    def __init__(self, base_url: str = "") -> None:
-        self.base_url = base_url
+    def __init__(self, base_url: str = "", today: date | None = None) -> None:
+        self.base_url = feeds.normalize_base_url(base_url)
+        self.today = today
+        self.last: dict = {}  # what the last run wrote and removed (for tests and benchmarks)
 
-    def emit(self, corpus: Corpus, out: Path, progress=None) -> None:  # noqa: ANN001
-        items = "".join(f"<li>{html.escape(e.title)}</li>" for e in corpus.entries.values())
-        write_file(out / "site" / "index.html",
-                   f'<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>llm-kb</title><ul>{items}</ul></html>')
+    def key(self) -> str:
+        return _digest(code_key(), self.base_url)
+
+    def emit(self, corpus: Corpus, out: Path, progress: Progress | None = None) -> None:
+        site_dir = out / "site"
+        if site_dir.exists():
+            shutil.rmtree(site_dir)
+        self._copy_static(site_dir)
+        self._run(corpus, out, None, progress)
+
+    def partial_emit(self, corpus: Corpus, out: Path, previous_build_dir: Path, changes: Changes,
+                     progress: Progress | None = None) -> bool:
+        """Re-render only what changed since `previous_build_dir`; False means: do a full emit."""
+        try:
+            state = json.loads((previous_build_dir / STATE_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        prev_site = previous_build_dir / "site"
+        if not isinstance(state, dict) or state.get("key") != self.key() or not prev_site.is_dir():
+            return False
+        site_dir = out / "site"
+        if site_dir.exists():
+            shutil.rmtree(site_dir)
+        link_tree(prev_site, site_dir)
+        self._run(corpus, out, state, progress)
+        return True
+
+    # -- the one pipeline of full and partial builds -------------------------------------------
+
+    def _copy_static(self, site_dir: Path) -> None:
+        static = site_dir / "static"
+        static.mkdir(parents=True)
+        for path in sorted(STATIC_DIR.iterdir()):
+            if path.is_file():
+                shutil.copyfile(path, static / path.name)
+        (static / "pygments.css").write_text(pygments_css(), encoding="utf-8")
+
+    def _run(self, corpus: Corpus, out: Path, state: dict | None, progress: Progress | None) -> None:
+        state = state or {}
+        self.last = {}
+        site_dir = out / "site"
+        today = self.today or build_date()
+        site = site_data(corpus, today, state.get("slugs"))
+        w = Writer(site_dir, state.get("pages", {}))
+        env = environment()
+        entries = list(corpus.entries.values())
+        total = len(entries)
+        has_feed = bool(self.base_url)
+        for i, e in enumerate(entries):
+            ctx = ctxmod.entry_context(site, e)
+            fp = _digest(e.content_hash, e.body_html, *(q.answer_html for q in e.questions), _key(ctx))
+            w.page(f"{e.id}.html", fp, lambda e=e, ctx=ctx: env.get_template("entry.html").render(entry=e, c=ctx, root="", has_feed=has_feed,
+                                                                               local_map=self._local_map(site, e, ctx)))
+            if progress and (i + 1 == total or (i + 1) % 50 == 0):
+                progress("site", i + 1, total)
+        self._lists(site, w)
+        layouts = self._map(site, w, state.get("layouts", {}))
+        schedule = practice.daily_schedule(site)
+        self._home_and_tools(site, w, schedule)
+        records = self._search(site, w, state.get("search", {}))
+        self._data(site, w, schedule)
+        self._feeds(site, w)
+        removed = w.remove_stale()
+        self.last.update(written=sorted(w.written), removed=removed, pages=len(w.fingerprints))
+        new_state = {"key": self.key(), "version": STATE_VERSION, "pages": w.fingerprints, "slugs": site.slugs,
+                     "layouts": layouts, "search": records}
+        write_file(out / STATE_FILE, _dumps(new_state))
+
+    def _local_map(self, site: SiteData, e: Entry, ctx: dict) -> Markup:
+        center = graphmap.Node(e.id, ctx["self"][0], e.title, e.category, ctx["self"][1], f"{e.id}.html")
+        nbs = [(graphmap.Node(i, label, title, "", cat, f"{i}.html"), kind, out)
+               for i, label, title, cat, kind, out in ctx["map"]]
+        return Markup(graphmap.local_map_svg(center, nbs))
+
+    def _render(self, name: str, **kw: object) -> Callable[[], str]:
+        """A renderer, called only when the page must be written (templates compile on first use)."""
+        return lambda: environment().get_template(name).render(has_feed=bool(self.base_url), **kw)
+
+    def _lists(self, site: SiteData, w: Writer) -> None:
+        for key in site.by_category:
+            c = ctxmod.category_context(site, key)
+            w.page(f"c/{key}.html", _digest("category", _key(c)), self._render("category.html", c=c, root="../"))
+        for tag in site.by_tag:
+            c = ctxmod.tag_context(site, tag)
+            w.page(f"t/{site.slugs[tag]}.html", _digest("tag", _key(c)), self._render("tag.html", c=c, root="../"))
+        c = ctxmod.tags_index_context(site)
+        w.page("t/index.html", _digest("tags", _key(c)), self._render("tags.html", c=c, root="../"))
+        c = ctxmod.questions_context(site)
+        w.page("questions.html", _digest("questions", _key(c)), self._render("questions.html", c=c, root=""))
+
+    def _map(self, site: SiteData, w: Writer, cached: dict) -> dict:
+        corpus = site.corpus
+        edges = graphmap.strongest_pairs((l.source, l.target, l.kind) for e in corpus.entries.values()
+                                         for l in e.links if l.target in corpus.entries)
+        widths = {i: graphmap.node_width(label) for i, label in site.labels.items()}
+        inner: dict[str, list[tuple[str, str]]] = {}
+        for s, t, _ in edges:
+            cs, ct = corpus.entries[s].category, corpus.entries[t].category
+            if cs == ct:
+                inner.setdefault(cs, []).append((s, t))
+        layouts: dict[str, dict] = {}
+        clusters = []
+        for key, ids in site.by_category.items():
+            inside = inner.get(key, [])
+            ck = graphmap.cluster_key(ids, inside, widths)
+            old = cached.get(key)
+            if old and old.get("key") == ck:
+                pos = {i: tuple(p) for i, p in old["pos"].items()}
+            else:
+                pos = graphmap.layout_cluster(ids, inside, widths)
+            layouts[key] = {"key": ck, "pos": pos}
+            clusters.append(graphmap.Cluster(key, site.cat_name(key), f"c/{key}.html", site.cat_index[key], pos))
+        nodes = {e.id: graphmap.Node(e.id, site.labels[e.id], e.title, e.category, site.cat_index[e.category],
+                                     f"{e.id}.html") for e in corpus.entries.values()}
+        svg = graphmap.whole_map_svg(nodes, edges, clusters)
+        legend = [{"key": k, "name": n, "index": site.cat_index[k]} for k, n in site.categories.items()]
+        w.page("map.html", _digest("map", svg, _key(legend)),
+               self._render("map.html", svg=Markup(svg), legend=legend, root="", n_nodes=len(nodes), n_edges=len(edges)))
+        return layouts
+
+    def _home_and_tools(self, site: SiteData, w: Writer, schedule: dict) -> None:
+        daily = practice.question_of(schedule, site.today)
+        c = ctxmod.home_context(site, daily)
+        w.page("index.html", _digest("home", _key(c)), self._render("index.html", c=c, root=""))
+        f = ctxmod.filters_context(site)
+        sched = {"first": schedule["start"], "last": (date.fromisoformat(schedule["start"])
+                                                      .toordinal() + len(schedule["days"]) - 1)}
+        sched["last"] = date.fromordinal(sched["last"]).isoformat()
+        w.page("practice.html", _digest("practice", _key(f), _key(sched)),
+               self._render("practice.html", c=f, sched=sched, root=""))
+        w.page("search.html", _digest("search", _key(site.categories)),
+               self._render("search.html", root=""))
+        base_path = ""
+        if self.base_url:  # the 404 page is served at any depth: link from the site's own path
+            from urllib.parse import urlsplit
+            base_path = urlsplit(self.base_url).path or "/"
+        w.page("404.html", _digest("404", base_path), self._render("404.html", root=base_path))
+
+    def _search(self, site: SiteData, w: Writer, cached: dict) -> dict:
+        """The search data file, reusing the fragments of entries whose source did not change
+        and whose text contains no word that entered or left the segmenter's dictionary
+        (a renamed entry changes the dictionary; only texts with those words segment anew)."""
+        corpus = site.corpus
+        tok = searchdata.tokenizer_for(corpus)
+        old = cached.get("fragments", {})
+        moved: set[str] = set()
+        if cached.get("dict") != tok.dictionary_hash:
+            if "words" in cached:
+                moved = set(tok.words) ^ set(cached["words"])
+            else:
+                old = {}
+        fragments = {}
+        self.last["segmented"] = 0
+        for e in corpus.entries.values():
+            hit = old.get(e.id)
+            if hit and hit[0] == e.content_hash and not (moved and searchdata.mentions(e, moved)):
+                fragments[e.id] = hit
+            else:
+                fragments[e.id] = [e.content_hash, searchdata.entry_fragment(tok, e)]
+                self.last["segmented"] += 1
+        w.data("static/data/search.js", searchdata.search_data_js([f[1] for f in fragments.values()], site.categories))
+        return {"dict": tok.dictionary_hash, "words": list(tok.words), "fragments": fragments}
+
+    def _data(self, site: SiteData, w: Writer, schedule: dict) -> None:
+        n_questions = sum(len(e.questions) for e in site.corpus.entries.values())
+        shards = practice.shard_count(n_questions)
+        w.data("static/data/questions.js", practice.questions_js(site, shards))
+        for i, answers in practice.answer_shards(site.corpus, shards).items():
+            fp = _digest("answers", str(i), *(part for qa in answers.items() for part in qa))
+            w.page(f"static/data/answers-{i}.js", fp, lambda i=i, answers=answers: practice.answers_js(i, answers))
+        w.data("static/data/daily.js", practice.daily_js(schedule))
+
+    def _feeds(self, site: SiteData, w: Writer) -> None:
+        if not self.base_url:
+            return
+        corpus = site.corpus
+        pages = (["index.html", "questions.html", "practice.html", "map.html", "search.html", "t/index.html"]
+                 + [f"c/{k}.html" for k in site.by_category]
+                 + [f"{e.id}.html" for e in corpus.entries.values()]
+                 + [f"t/{site.slugs[t]}.html" for t in site.by_tag])
+        lastmod = {f"{e.id}.html": e.added.isoformat() for e in corpus.entries.values() if e.added}
+        w.data("sitemap.xml", feeds.sitemap_xml(self.base_url, pages, lastmod))
+        w.data("feed.xml", feeds.atom_xml(self.base_url, corpus, site.categories, site.today))

@@ -1,0 +1,171 @@
+"""`kb build` against `mkdocs build` on the same generated Markdown, plus incremental rebuilds.
+
+    python -m bench.bench_site                      # 1,000 and 5,000 entries, one run each
+    python -m bench.bench_site --sizes 50 --runs 1  # a quick check
+    python -m bench.bench_site --sizes 1000 --runs 3 --json bench/results/site.json
+
+For each size N the bank comes from `bench.corpus.generate(N)` (the same generator as the other
+benchmarks). Timed, each as a fresh process, the median of --runs:
+- `kb build --full`: all three artifacts (SQLite store, Whoosh index, static site); the
+  per-stage seconds come from its own log lines;
+- `mkdocs build` with mkdocs-material, `plugins: [search: {lang: zh}]` (jieba installed) and a
+  one-entry nav (its fastest setup; see NOTES.md), over the same .md files;
+- at --incremental-size (default 1,000, or the first size): `kb build` after editing one
+  entry's body, and after editing one entry's title (which re-renders its neighbours too).
+Prints a table; the site figures in parentheses are the site emitter's own seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.corpus import generate
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE_RE = re.compile(r"^(load|store|index|site)(?::| [^:]*:)? .*?in ([0-9.]+)s", re.M)
+MODE_RE = re.compile(r"^site: (full|partial) in ([0-9.]+)s", re.M)
+MKDOCS_YML = """site_name: llm-kb benchmark
+theme:
+  name: material
+plugins:
+  - search:
+      lang: zh
+nav:
+  - index.md
+"""
+
+
+def run(cmd: list[str], cwd: Path | None = None) -> tuple[float, str]:
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
+    return elapsed, proc.stdout + proc.stderr
+
+
+def kb_build(bank: Path, out: Path, full: bool) -> dict:
+    cmd = [sys.executable, "-m", "kb.cli", "build", "--entries", str(bank), "--out", str(out)]
+    wall, log = run(cmd + (["--full"] if full else []))
+    stages = {name: float(sec) for name, sec in STAGE_RE.findall(log)}
+    mode = MODE_RE.search(log)
+    return {"wall": wall, "stages": stages, "site_mode": mode.group(1) if mode else "?"}
+
+
+def mkdocs_project(bank: Path, where: Path) -> Path:
+    if where.exists():
+        shutil.rmtree(where)
+    docs = where / "docs"
+    docs.mkdir(parents=True)
+    for md in bank.glob("*.md"):
+        shutil.copyfile(md, docs / md.name)
+    (docs / "index.md").write_text("# llm-kb benchmark\n\n生成的条目。\n", encoding="utf-8")
+    (where / "mkdocs.yml").write_text(MKDOCS_YML, encoding="utf-8")
+    return where
+
+
+def mkdocs_build(project: Path) -> float:
+    shutil.rmtree(project / "site", ignore_errors=True)
+    wall, _ = run([sys.executable, "-m", "mkdocs", "build", "-q", "-d", "site"], cwd=project)
+    return wall
+
+
+def edit(bank: Path, what: str) -> None:
+    path = sorted(bank.glob("e*.md"))[len(list(bank.glob("e*.md"))) // 2]
+    text = path.read_text(encoding="utf-8")
+    if what == "body":
+        text = text.rstrip("\n") + f"\n\n补充说明 {time.time_ns()}。\n"
+    else:
+        text = re.sub(r"^title: (.*)$", lambda m: f"title: {m.group(1)} 修订{time.time_ns() % 1000}", text, count=1,
+                      flags=re.M)
+    path.write_text(text, encoding="utf-8")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def bench_size(n: int, work: Path, runs: int, with_mkdocs: bool, incremental: bool) -> dict:
+    bank = generate(n, work / f"bank-{n}")
+    out = work / f"kb-{n}" / "build"
+    row: dict = {"entries": n}
+    fulls = [kb_build(bank, out, full=True) for _ in range(runs)]
+    row["kb_full"] = median([f["wall"] for f in fulls])
+    row["kb_stages"] = {k: median([f["stages"].get(k, float("nan")) for f in fulls])
+                        for k in ("load", "store", "index", "site")}
+    if with_mkdocs:
+        project = mkdocs_project(bank, work / f"mkdocs-{n}")
+        row["mkdocs"] = median([mkdocs_build(project) for _ in range(runs)])
+    if incremental:
+        for what in ("body", "title"):
+            results = []
+            for _ in range(runs):
+                edit(bank, what)
+                results.append(kb_build(bank, out, full=False))
+            row[f"incr_{what}"] = median([r["wall"] for r in results])
+            row[f"incr_{what}_site"] = median([r["stages"].get("site", float("nan")) for r in results])
+            row[f"incr_{what}_mode"] = results[-1]["site_mode"]
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| entries | kb build: all three (s) | load / store / index / site (s) | mkdocs-material, zh search (s) | kb faster by |",
+             "|---:|---:|---|---:|---:|"]
+    for r in rows:
+        st = r["kb_stages"]
+        stages = " / ".join(f"{st[k]:.2f}" for k in ("load", "store", "index", "site"))
+        mk = r.get("mkdocs")
+        lines.append(f"| {r['entries']:,} | {r['kb_full']:.2f} | {stages} | {mk:.2f} | {mk / r['kb_full']:.1f}x |" if mk
+                     else f"| {r['entries']:,} | {r['kb_full']:.2f} | {stages} | - | - |")
+    for r in rows:
+        for what, label in (("body", "body edit"), ("title", "title edit")):
+            if f"incr_{what}" not in r:
+                continue
+            site, wall = r[f"incr_{what}_site"], r[f"incr_{what}"]
+            lines.append("")
+            lines.append(f"Incremental `kb build` after one {label} at {r['entries']:,} entries: {wall:.2f} s "
+                         f"({wall / r['kb_full']:.0%} of the full build); site emitter {r[f'incr_{what}_mode']} in "
+                         f"{site:.3f} s = {site / r['kb_full']:.1%} of the full build, "
+                         f"{site / r['kb_stages']['site']:.1%} of a full site emit.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
+    ap.add_argument("--runs", type=int, default=1, help="runs per measurement (the median is reported)")
+    ap.add_argument("--incremental-size", type=int, default=1000)
+    ap.add_argument("--skip-mkdocs", action="store_true")
+    ap.add_argument("--work", type=Path, help="keep generated banks and builds here (default: a temp dir)")
+    ap.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = ap.parse_args()
+    incr = args.incremental_size if args.incremental_size in args.sizes else args.sizes[0]
+    work = args.work or Path(tempfile.mkdtemp(prefix="kb-bench-site-"))
+    rows = []
+    try:
+        for n in args.sizes:
+            print(f"{n} entries ...", file=sys.stderr, flush=True)
+            rows.append(bench_size(n, work, args.runs, not args.skip_mkdocs, n == incr))
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}, "
+          f"median of {args.runs} run(s)\n")
+    print(table(rows))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"runs": args.runs, "rows": rows}, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The site's search index: a JS data file the browser searches with no server.
+
+Text is segmented at build time by the analyzer the API's index uses (`kb.analysis`, with the
+same dictionary: every title, alias and tag), so Chinese terms match the same way. The browser
+segments a query by longest match against the index's own terms (plus the same stopwords),
+then prefix-matches terms; names (id, title, aliases) weigh most, a query equal to a name
+wins outright. `static/search.js` holds the matching side.
+
+The file lists documents with their weighted terms (the browser builds the inverted index when
+it loads, ~50 ms for 4,000 documents). Each entry's documents are one JSON *fragment* that
+depends only on the entry's source and the dictionary, so an incremental build reuses the
+fragments of unchanged entries by content hash and just joins strings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from collections import Counter
+
+from kb.analysis import STOPWORDS, BankTokenizer, dictionary_words
+from kb.links import norm
+from kb.model import Corpus, Entry
+
+BODY_TERMS = 80  # most frequent body terms kept per entry (keeps the file O(entries), not O(text))
+ANSWER_TERMS = 30
+W_NAME, W_TAG, W_SUMMARY, W_QUESTION, W_TEXT = 40, 20, 12, 12, 5
+SNIPPET = 110
+
+
+def tokenizer_for(corpus: Corpus) -> BankTokenizer:
+    """The API index's analyzer for this bank (see kb.search.write_index)."""
+    names = [n for e in corpus.entries.values() for n in (e.title, *e.aliases, *e.tags)]
+    return BankTokenizer(dictionary_words(names))
+
+
+def mentions(e: Entry, words: set[str]) -> bool:
+    """Whether any of `words` (dictionary words, lowercase) occurs in the entry's source text."""
+    text = unicodedata.normalize("NFKC", e.source).lower()
+    return any(word in text for word in words)
+
+
+def _terms(tok: BankTokenizer, text: str, mode: str = "index") -> Counter:
+    """Term counts. Long texts (bodies, answers) use query mode (no sub-words): half the cost,
+    and the browser's prefix matching finds the longer words from their beginnings anyway."""
+    return Counter(t[0] for t in tok.terms(text, mode))
+
+
+def _add(weights: dict[str, float], counts: Counter, w: float, top: int | None = None) -> None:
+    items = counts.most_common(top) if top is not None and len(counts) > top else counts.items()
+    for term, n in items:
+        v = w * (1 + math.log(n)) if n > 1 else w
+        if v > weights.get(term, 0.0):
+            weights[term] = v
+
+
+def name_key(name: str) -> str:
+    """How the browser compares a query with a name: NFKC, case-folded, spaces collapsed."""
+    return norm(unicodedata.normalize("NFKC", name))
+
+
+def _head(title: str) -> str:
+    """The title's first word, its short name: `向量数据库 Vector Database` -> `向量数据库`."""
+    head = title.split(maxsplit=1)[0] if title.split() else ""
+    return head if len(head) >= 2 and head != title else ""
+
+
+def _short(text: str, limit: int = SNIPPET) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def entry_fragment(tok: BankTokenizer, e: Entry) -> str:
+    """The search documents of one entry (itself and its questions) with weighted terms, as
+    JSON array items: [kind, id, title, url, category, snippet, names, {term: weight}]."""
+    names = _terms(tok, " \n".join([e.id, e.title, *e.aliases]))
+    weights: dict[str, float] = {}
+    _add(weights, names, W_NAME)
+    _add(weights, _terms(tok, " \n".join(e.tags)), W_TAG)
+    _add(weights, _terms(tok, e.summary), W_SUMMARY)
+    _add(weights, _terms(tok, e.body_text, "query"), W_TEXT, BODY_TERMS)
+    docs = [["e", e.id, e.title, f"{e.id}.html", e.category, _short(e.summary or e.body_text),
+             sorted({name_key(x) for x in (e.id, e.title, *e.aliases, _head(e.title)) if x}),
+             {t: round(w) for t, w in weights.items()}]]
+    for q in e.questions:
+        qw: dict[str, float] = {}
+        _add(qw, _terms(tok, q.q), W_QUESTION)
+        _add(qw, _terms(tok, q.answer_text, "query"), W_TEXT, ANSWER_TERMS)
+        _add(qw, names, W_TEXT)  # "MoE 负载均衡" finds MoE's load-balancing question
+        docs.append(["q", q.id, q.q, f"{e.id}.html#q-{q.id}", e.category, e.title, [],
+                     {t: round(w) for t, w in qw.items()}])
+    return ",".join(json.dumps(d, ensure_ascii=False, separators=(",", ":")) for d in docs)
+
+
+def search_data_js(fragments: list[str], categories: dict[str, str]) -> str:
+    """The data file: `window.KB_SEARCH = {v, cats, stop, docs: [...]}`."""
+    head = json.dumps({"v": 2, "cats": categories, "stop": sorted(STOPWORDS)}, ensure_ascii=False,
+                      separators=(",", ":"))
+    return "window.KB_SEARCH=" + head[:-1] + ',"docs":[' + ",".join(f for f in fragments if f) + "]};\n"
