@@ -97,7 +97,7 @@ def current(out: Path) -> Path | None:
 
 
 @contextmanager
-def build_lock(out: Path) -> Iterator[None]:
+def build_lock(out: Path) -> Iterator[int]:
     vdir = versions_dir(out)
     vdir.mkdir(parents=True, exist_ok=True)
     fd = os.open(vdir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -109,7 +109,7 @@ def build_lock(out: Path) -> Iterator[None]:
                 raise BuildError(f"another kb build is writing {out} right now (lock {vdir / 'lock'}); "
                                  "wait for it to finish") from None
             raise
-        yield
+        yield fd
     finally:
         os.close(fd)
 
@@ -186,17 +186,41 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _fork_emit(emitter: Emitter, corpus: Corpus, staging: Path) -> tuple[str, Callable[[], float]]:
-    """Start `emitter` in a forked child (it shares the corpus copy-on-write); return a waiter
-    that joins it and raises BuildError if it failed. On 2 cores the Whoosh index, the slowest
-    emitter, then costs no wall time beyond the store and the site."""
+@dataclass
+class _Child:
+    """An emitter running in a forked process."""
+
+    name: str
+    proc: multiprocessing.process.BaseProcess
+    reader: object
+    started: float
+
+    def wait(self) -> float:
+        """Join; raise BuildError if the emitter failed; return its wall time."""
+        try:
+            message = self.reader.recv()
+        except EOFError:
+            message = "the process died"
+        self.proc.join()
+        if message is not None or self.proc.exitcode != 0:
+            raise BuildError(f"{self.name} failed: {message or f'exit code {self.proc.exitcode}'}")
+        return time.perf_counter() - self.started
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join()
+
+
+def _fork_emit(emitter: Emitter, corpus: Corpus, staging: Path, lock_fd: int) -> _Child:
+    """Start `emitter` in a forked child that shares the corpus copy-on-write. On 2 cores the
+    Whoosh index, the slowest emitter, then costs no wall time beyond the store and the site."""
     ctx = multiprocessing.get_context("fork")
     reader, writer = ctx.Pipe(duplex=False)
-    t0 = time.perf_counter()
-
     parent = os.getpid()
 
     def run() -> None:
+        os.close(lock_fd)  # only the parent holds the build lock: it is free the moment the parent dies
         _die_with_parent(parent)
         try:
             emitter.emit(corpus, staging, None)
@@ -206,20 +230,10 @@ def _fork_emit(emitter: Emitter, corpus: Corpus, staging: Path) -> tuple[str, Ca
             raise SystemExit(1) from None
 
     proc = ctx.Process(target=run, name=f"kb-{emitter.name}", daemon=True)
+    started = time.perf_counter()
     proc.start()
     writer.close()
-
-    def wait() -> float:
-        try:
-            message = reader.recv()
-        except EOFError:
-            message = "the process died"
-        proc.join()
-        if message is not None or proc.exitcode != 0:
-            raise BuildError(f"{emitter.name} failed: {message or f'exit code {proc.exitcode}'}")
-        return time.perf_counter() - t0
-
-    return emitter.name, wait
+    return _Child(emitter.name, proc, reader, started)
 
 
 def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, full: bool = False,
@@ -228,7 +242,7 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
     """Validate the bank and publish a new build at `out`; raise BuildError and change nothing
     when the bank has errors (or warnings, with `strict`) or another build holds the lock."""
     say = log or (lambda _line: None)
-    with build_lock(out):
+    with build_lock(out) as lock_fd:
         t0 = time.perf_counter()
         corpus = load_corpus(entries, progress)
         timings = {"load": time.perf_counter() - t0}
@@ -246,22 +260,27 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
         changes = diff(previous_manifest, corpus, settings_key)
         staging = vdir / f"staging-{os.getpid()}-{time.time_ns()}"
         staging.mkdir(parents=True)
-        children = [_fork_emit(e, corpus, staging) for e in emitters if getattr(e, "parallel", False)]
-        for emitter in emitters:
-            if getattr(emitter, "parallel", False):
-                continue
-            t = time.perf_counter()
-            partial = getattr(emitter, "partial_emit", None)
-            done = False
-            if partial and not changes.full and prev is not None:
-                done = partial(corpus, staging, prev, changes, progress)
-            if not done:
-                emitter.emit(corpus, staging, progress)
-            timings[emitter.name] = time.perf_counter() - t
-            say(f"{emitter.name}: {'partial' if done else 'full'} in {timings[emitter.name]:.2f}s")
-        for name, wait in children:
-            timings[name] = wait()
-            say(f"{name}: full in {timings[name]:.2f}s (in parallel)")
+        children = [_fork_emit(e, corpus, staging, lock_fd) for e in emitters if getattr(e, "parallel", False)]
+        try:
+            for emitter in emitters:
+                if getattr(emitter, "parallel", False):
+                    continue
+                t = time.perf_counter()
+                partial = getattr(emitter, "partial_emit", None)
+                done = False
+                if partial and not changes.full and prev is not None:
+                    done = partial(corpus, staging, prev, changes, progress)
+                if not done:
+                    emitter.emit(corpus, staging, progress)
+                timings[emitter.name] = time.perf_counter() - t
+                say(f"{emitter.name}: {'partial' if done else 'full'} in {timings[emitter.name]:.2f}s")
+            for child in children:
+                timings[child.name] = child.wait()
+                say(f"{child.name}: full in {timings[child.name]:.2f}s (in parallel)")
+        except BaseException:
+            for child in children:  # no writer may outlive a failed build
+                child.kill()
+            raise
         manifest = manifest_of(corpus) | {"settings": settings_key}
         write_file(staging / "manifest.json", json.dumps(manifest, ensure_ascii=False))
         write_file(staging / "BUILD_ID", corpus.build_id + "\n")

@@ -32,6 +32,7 @@ class NameIndex:
 
     def __init__(self) -> None:
         self._owners: dict[str, NameOwner] = {}
+        self.titles: dict[str, str] = {}  # id -> title, to label links written by id
 
     def add(self, name: str, owner: NameOwner, issues: list[Issue]) -> None:
         key = norm(name)

@@ -157,6 +157,7 @@ def _names(drafts: list[Draft], issues: list[Issue]) -> NameIndex:
     for d in drafts:  # ids first: an alias may never shadow an id
         names.add(d.id, NameOwner(d.id, "id", d.path, d.doc.line_of(("id",))), issues)
     for d in drafts:
+        names.titles[d.id] = d.fm.title.strip()
         names.add(d.fm.title, NameOwner(d.id, "title", d.path, d.doc.line_of(("title",))), issues)
         for i, alias in enumerate(d.fm.aliases):
             names.add(alias, NameOwner(d.id, "alias", d.path, d.doc.line_of(("aliases", i))), issues)
@@ -182,8 +183,9 @@ def _resolve(parsed: markdown.Parsed, source: str, base_line: int, names: NameIn
         if target == source and anchor:
             href = f"#{anchor}"
         raw.token.attrSet("href", href)
-        if raw.kind == "wikilink":
-            raw.token.meta["display"] = raw.label or raw.target or (raw.anchor or "")
+        if raw.kind == "wikilink":  # [[hnsw]] reads as its title; [[Faiss]] as written
+            written_as_id = raw.target.strip().lower() == target
+            raw.token.meta["display"] = raw.label or (names.titles[target] if written_as_id else raw.target)
         edges.append(Link(source, target, "link", line, anchor))
     for line, err in parsed.math_errors:
         issues.append(_issue(shown, base_line + line - 1, "bad-math", f"math cannot be rendered: {err}"))

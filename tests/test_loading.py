@@ -270,4 +270,4 @@ def test_links_in_answers_are_edges_with_lines(make_bank):
     corpus = load_corpus(bank)
     [link] = corpus.entries["a"].links
     assert (link.target, link.kind, link.line) == ("b", "link", 14)
-    assert corpus.entries["a"].questions[0].answer_html == '<p>第一行\n见 <a class="wikilink" href="b.html">b</a>。</p>\n'
+    assert corpus.entries["a"].questions[0].answer_html == '<p>第一行\n见 <a class="wikilink" href="b.html">B</a>。</p>\n'
