@@ -11,22 +11,21 @@ kept so that requests in flight on it can finish.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import json
-import multiprocessing
 import os
 import shutil
-import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial as partial_call
 from pathlib import Path
 from typing import Protocol
 
 from kb import __version__
+from kb.forking import ChildFailed, fork
 from kb.loading import load_corpus
 from kb.model import Corpus, Issue
 from kb.search import write_index
@@ -176,66 +175,6 @@ def _prune(out: Path, keep: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def _die_with_parent(parent: int) -> None:
-    """A killed build must not leave a child writing (and holding the build lock)."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)
-    except (OSError, AttributeError):  # pragma: no cover - other systems: best effort
-        pass
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-@dataclass
-class _Child:
-    """An emitter running in a forked process."""
-
-    name: str
-    proc: multiprocessing.process.BaseProcess
-    reader: object
-    started: float
-
-    def wait(self) -> float:
-        """Join; raise BuildError if the emitter failed; return its wall time."""
-        try:
-            message = self.reader.recv()
-        except EOFError:
-            message = "the process died"
-        self.proc.join()
-        if message is not None or self.proc.exitcode != 0:
-            raise BuildError(f"{self.name} failed: {message or f'exit code {self.proc.exitcode}'}")
-        return time.perf_counter() - self.started
-
-    def kill(self) -> None:
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join()
-
-
-def _fork_emit(emitter: Emitter, corpus: Corpus, staging: Path, lock_fd: int) -> _Child:
-    """Start `emitter` in a forked child that shares the corpus copy-on-write. On 2 cores the
-    Whoosh index, the slowest emitter, then costs no wall time beyond the store and the site."""
-    ctx = multiprocessing.get_context("fork")
-    reader, writer = ctx.Pipe(duplex=False)
-    parent = os.getpid()
-
-    def run() -> None:
-        os.close(lock_fd)  # only the parent holds the build lock: it is free the moment the parent dies
-        _die_with_parent(parent)
-        try:
-            emitter.emit(corpus, staging, None)
-            writer.send(None)
-        except BaseException as exc:  # noqa: BLE001 - reported by the parent
-            writer.send(f"{type(exc).__name__}: {exc}")
-            raise SystemExit(1) from None
-
-    proc = ctx.Process(target=run, name=f"kb-{emitter.name}", daemon=True)
-    started = time.perf_counter()
-    proc.start()
-    writer.close()
-    return _Child(emitter.name, proc, reader, started)
-
-
 def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, full: bool = False,
           settings_key: str = "", progress: Progress | None = None,
           log: Callable[[str], None] | None = None) -> BuildResult:
@@ -260,7 +199,10 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
         changes = diff(previous_manifest, corpus, settings_key)
         staging = vdir / f"staging-{os.getpid()}-{time.time_ns()}"
         staging.mkdir(parents=True)
-        children = [_fork_emit(e, corpus, staging, lock_fd) for e in emitters if getattr(e, "parallel", False)]
+        # The slowest emitter (the index) runs in a forked child while the others write: on 2 cores
+        # it then costs no wall time beyond them. It must not hold the build lock (close_fds).
+        children = [fork(e.name, partial_call(e.emit, corpus, staging, None), close_fds=(lock_fd,))
+                    for e in emitters if getattr(e, "parallel", False)]
         try:
             for emitter in emitters:
                 if getattr(emitter, "parallel", False):
@@ -275,7 +217,10 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
                 timings[emitter.name] = time.perf_counter() - t
                 say(f"{emitter.name}: {'partial' if done else 'full'} in {timings[emitter.name]:.2f}s")
             for child in children:
-                timings[child.name] = child.wait()
+                try:
+                    timings[child.name] = child.wait()
+                except ChildFailed as exc:
+                    raise BuildError(str(exc)) from None
                 say(f"{child.name}: full in {timings[child.name]:.2f}s (in parallel)")
         except BaseException:
             for child in children:  # no writer may outlive a failed build

@@ -1,0 +1,79 @@
+"""Run CPU-bound build work in forked processes that die with their parent.
+
+A fork shares the parent's memory copy-on-write (the corpus is not pickled), and a child that
+outlived a killed build could keep writing, so each child asks the kernel to kill it when its
+parent dies (Linux `PR_SET_PDEATHSIG`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+
+class ChildFailed(RuntimeError):
+    """The work in a forked process raised or the process died."""
+
+
+def die_with_parent(parent: int) -> None:
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - other systems: best effort
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+@dataclass
+class Child:
+    name: str
+    proc: BaseProcess
+    reader: Connection
+    started: float
+
+    def wait(self) -> float:
+        """Join; raise ChildFailed if the work failed; return its wall time in seconds."""
+        try:
+            message = self.reader.recv()
+        except EOFError:
+            message = "the process died"
+        self.proc.join()
+        if message is not None or self.proc.exitcode != 0:
+            raise ChildFailed(f"{self.name} failed: {message or f'exit code {self.proc.exitcode}'}")
+        return time.perf_counter() - self.started
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join()
+
+
+def fork(name: str, work: Callable[[], None], close_fds: tuple[int, ...] = ()) -> Child:
+    """Start `work()` in a forked child; `close_fds` are closed in the child first."""
+    ctx = multiprocessing.get_context("fork")
+    reader, writer = ctx.Pipe(duplex=False)
+    parent = os.getpid()
+
+    def run() -> None:
+        for fd in close_fds:
+            os.close(fd)
+        die_with_parent(parent)
+        try:
+            work()
+            writer.send(None)
+        except BaseException as exc:  # noqa: BLE001 - reported by the parent
+            writer.send(f"{type(exc).__name__}: {exc}")
+            raise SystemExit(1) from None
+
+    proc = ctx.Process(target=run, name=f"kb-{name}", daemon=True)
+    started = time.perf_counter()
+    proc.start()
+    writer.close()
+    return Child(name, proc, reader, started)
