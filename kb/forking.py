@@ -72,7 +72,8 @@ def fork(name: str, work: Callable[[], None], close_fds: tuple[int, ...] = ()) -
             writer.send(f"{type(exc).__name__}: {exc}")
             raise SystemExit(1) from None
 
-    proc = ctx.Process(target=run, name=f"kb-{name}", daemon=True)
+    # not a daemon: a daemonic process may not fork (the index forks its questions part)
+    proc = ctx.Process(target=run, name=f"kb-{name}", daemon=False)
     started = time.perf_counter()
     proc.start()
     writer.close()

@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from rapidfuzz import process
@@ -34,12 +35,15 @@ from whoosh.searching import Searcher
 from whoosh.writing import SegmentWriter
 
 from kb.analysis import CJK_RE, BankFrequency, BankTokenizer, dictionary_words
+from kb.forking import fork
 from kb.links import norm
 from kb.model import Corpus
 
 RRF_K = 60
+MAX_CACHED_FILTERS = 512  # (tag, category) doc sets kept per opened index
 ROUTE_DEPTH = 100  # hits taken from each route before fusion
 DOCS_FILE = "docs.json"
+QUESTIONS = "questions"  # the questions' Whoosh index name, beside the entries' (MAIN) in index/
 Progress = Callable[[str, int, int], None]
 
 
@@ -118,29 +122,48 @@ class _Writer(SegmentWriter):
         return _CachedLengths(super().per_document_reader())
 
 
-def write_index(corpus: Corpus, folder: Path, progress: Progress | None = None) -> None:
-    """Write the Whoosh index and docs.json for `corpus` into an empty `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    names = [n for e in corpus.entries.values() for n in (e.title, *e.aliases, *e.tags)]
-    tokenizer = BankTokenizer(dictionary_words(names))
-    ix = windex.create_in(str(folder), make_schema(tokenizer))
+def _write_part(ix: windex.Index, docs: Iterator[dict], total: int, progress: Progress | None) -> None:
     writer = _Writer(ix, limitmb=256)
-    docs: dict = {"dictionary_hash": tokenizer.dictionary_hash, "build_id": corpus.build_id, "entries": {}, "questions": {}}
-    total = len(corpus.entries)
-    for i, e in enumerate(corpus.entries.values()):
-        tags = ",".join(e.tags)
-        writer.add_document(kind="entry", key=e.id, category=e.category, tags=tags,
-                            names=" \n".join([e.id, e.title, *e.aliases]), lead=" \n".join([e.summary, *e.tags]),
-                            text=e.body_text)
-        docs["entries"][e.id] = {"title": e.title, "aliases": e.aliases, "category": e.category, "tags": e.tags,
-                                 "summary": e.summary, "text": e.body_text}
-        for q in e.questions:
-            writer.add_document(kind="question", key=q.id, category=e.category, tags=tags, qlead=q.q,
-                                qtext=q.answer_text)
-            docs["questions"][q.id] = {"entry_id": e.id, "q": q.q, "text": q.answer_text}
+    for i, doc in enumerate(docs):
+        writer.add_document(**doc)
         if progress:
             progress("index", i + 1, total)
     writer.commit()
+
+
+def write_index(corpus: Corpus, folder: Path, progress: Progress | None = None) -> None:
+    """Write the Whoosh indexes (entries, and questions under QUESTIONS) and docs.json into an
+    empty `folder`. The two indexes are written at once, the questions in a forked process."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [n for e in corpus.entries.values() for n in (e.title, *e.aliases, *e.tags)]
+    tokenizer = BankTokenizer(dictionary_words(names))
+    schema = make_schema(tokenizer)
+    entries_ix = windex.create_in(str(folder), schema)
+    questions_ix = windex.create_in(str(folder), schema, indexname=QUESTIONS)
+    entry_docs = (
+        {"kind": "entry", "key": e.id, "category": e.category, "tags": ",".join(e.tags),
+         "names": " \n".join([e.id, e.title, *e.aliases]), "lead": " \n".join([e.summary, *e.tags]), "text": e.body_text}
+        for e in corpus.entries.values()
+    )
+    question_docs = (
+        {"kind": "question", "key": q.id, "category": e.category, "tags": ",".join(e.tags), "qlead": q.q,
+         "qtext": q.answer_text}
+        for e in corpus.entries.values() for q in e.questions
+    )
+    child = fork("questions index", partial(_write_part, questions_ix, question_docs, 0, None))
+    try:
+        _write_part(entries_ix, entry_docs, len(corpus.entries), progress)
+        child.wait()
+    except BaseException:
+        child.kill()
+        raise
+    docs = {
+        "dictionary_hash": tokenizer.dictionary_hash, "build_id": corpus.build_id,
+        "entries": {e.id: {"title": e.title, "aliases": e.aliases, "category": e.category, "tags": e.tags,
+                           "summary": e.summary, "text": e.body_text} for e in corpus.entries.values()},
+        "questions": {q.id: {"entry_id": e.id, "q": q.q, "text": q.answer_text}
+                      for e in corpus.entries.values() for q in e.questions},
+    }
     (folder / DOCS_FILE).write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
 
 
@@ -260,31 +283,35 @@ class SearchIndex:
     def __init__(self, folder: Path, pool_size: int = 2) -> None:
         self.folder = folder
         self.ix = windex.open_dir(str(folder))
+        self.qix = windex.open_dir(str(folder), indexname=QUESTIONS)
         # An index of another schema opens fine and then fails inside queries (a question found
         # where an entry was expected: KeyError, HTTP 500). Refuse it here, with what to do.
         expected, found = set(make_schema(BankTokenizer()).names()), set(self.ix.schema.names())
         if found != expected:
             self.ix.close()
+            self.qix.close()
             raise IndexFormatError(f"the index in {folder} was written by another version of kb (fields "
                                    f"{', '.join(sorted(found ^ expected))} differ); rebuild it with `kb build --full`")
         self.tokenizer: BankTokenizer = self.ix.schema["names"].analyzer
         docs = json.loads((folder / DOCS_FILE).read_text(encoding="utf-8"))
         self.entries: dict[str, dict] = docs["entries"]
         self.questions: dict[str, dict] = docs["questions"]
-        self._pool: queue.Queue[Searcher] = queue.Queue()
+        self._pool: queue.Queue[tuple[Searcher, Searcher]] = queue.Queue()
         self._all: list[Searcher] = []
         self._filters: dict[tuple, set[int]] = {}
+        self._known = {"tags": {t for e in self.entries.values() for t in e["tags"]},
+                       "category": {e["category"] for e in self.entries.values()}}
         for _ in range(pool_size):
-            s = self.ix.searcher(weighting=scoring.BM25F())
-            self._all.append(s)
-            self._pool.put(s)
+            pair = (self.ix.searcher(weighting=scoring.BM25F()), self.qix.searcher(weighting=scoring.BM25F()))
+            self._all += pair
+            self._pool.put(pair)
         limit = max(2, len(self.entries) // 4)
         reader = self._all[0].reader()
         self.names = NameRoute(self.entries, self.tokenizer, lambda w: reader.doc_frequency("text", w) > limit)
         self.tokenizer.query_terms("预热")  # load the segmenter now, not in the first request
 
     @contextmanager
-    def _searcher(self) -> Iterator[Searcher]:
+    def _searchers(self) -> Iterator[tuple[Searcher, Searcher]]:
         s = self._pool.get()
         try:
             yield s
@@ -295,19 +322,30 @@ class SearchIndex:
         for s in self._all:
             s.close()
         self.ix.close()
+        self.qix.close()
 
-    def _filter(self, s: Searcher, filters: tuple[tuple[str, str], ...]) -> set[int] | None:
-        """Doc numbers matching every (field, value) filter, computed once per index."""
+    def _filter(self, s: Searcher, index: str, filters: tuple[tuple[str, str], ...]) -> set[int] | None:
+        """Doc numbers matching every (field, value) filter, computed once per index.
+
+        Only values the bank has are cached (the keys come from request parameters: caching
+        every tag a client makes up would grow the process without bound), and at most
+        MAX_CACHED_FILTERS of them."""
         if not filters:
             return None
-        if filters not in self._filters:
-            docs = set(s.docs_for_query(And([Term(f, v) for f, v in filters])))
-            self._filters[filters] = docs
-        return self._filters[filters]
+        cached = self._filters.get((index, filters))
+        if cached is not None:
+            return cached
+        if not all(v in self._known[f] for f, v in filters):
+            return set()  # an unknown tag or category matches nothing
+        docs = set(s.docs_for_query(And([Term(f, v) for f, v in filters])))
+        if len(self._filters) >= MAX_CACHED_FILTERS:
+            self._filters.clear()
+        self._filters[(index, filters)] = docs
+        return docs
 
     def _whoosh(self, s: Searcher, fields: tuple[str, ...], terms: list[str], allowed: set[int] | None) -> list[str]:
-        if not terms:
-            return []
+        if not terms or (allowed is not None and not allowed):
+            return []  # Whoosh reads an empty filter set as "no filter": nothing is allowed here
         q = Or([Term(f, t) for t in terms for f in fields])
         q.matcher_type = Or.DEFAULT_MATCHER  # a union tree that can skip blocks, not an array of every doc
         return [hit["key"] for hit in s.search(q, limit=ROUTE_DEPTH, filter=allowed)]
@@ -318,10 +356,11 @@ class SearchIndex:
         t0 = time.perf_counter()
         terms = self.tokenizer.query_terms(query)
         filters = tuple([("tags", tag)] if tag else []) + tuple([("category", category)] if category else [])
-        with self._searcher() as s:
-            allowed = self._filter(s, filters)
-            by_entry = self._whoosh(s, ("names", "lead", "text"), terms, allowed) if kind != "question" else []
-            by_question = self._whoosh(s, ("qlead", "qtext"), terms, allowed) if kind != "entry" else []
+        with self._searchers() as (es, qs):
+            by_entry = (self._whoosh(es, ("names", "lead", "text"), terms, self._filter(es, "entries", filters))
+                        if kind != "question" else [])
+            by_question = (self._whoosh(qs, ("qlead", "qtext"), terms, self._filter(qs, QUESTIONS, filters))
+                           if kind != "entry" else [])
         by_name = [
             e for e in self.names.rank(query, terms)
             if (not category or self.entries[e]["category"] == category) and (not tag or tag in self.entries[e]["tags"])
