@@ -52,6 +52,47 @@ class SecurityHeaders:
         await self.app(scope, receive, wrapped)
 
 
+# Request size limits, checked before any routing. uvicorn (h11) accepts a request line and
+# headers of up to ~256 KiB when they arrive in one read; these answer a clear 414/431 instead.
+# The longest valid query (q of 500 CJK characters, tag and category of 200, percent-encoded)
+# is about 8.5 KB.
+MAX_QUERY_BYTES = 16 * 1024
+MAX_PATH_BYTES = 4 * 1024
+MAX_HEADER_BYTES = 32 * 1024
+MAX_HEADERS = 100
+
+
+class RequestLimits:
+    """Plain ASGI middleware: refuse oversized query strings, paths and header sets at once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await errors.error_response(*refusal, headers={"Connection": "close"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _refusal(scope: Scope) -> tuple[int, str, str] | None:
+        query = len(scope.get("query_string", b""))
+        if query > MAX_QUERY_BYTES:
+            return 414, "uri_too_long", f"the query string has {query} bytes; the limit is {MAX_QUERY_BYTES}"
+        path = len(scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape"))
+        if path > MAX_PATH_BYTES:
+            return 414, "uri_too_long", f"the path has {path} bytes; the limit is {MAX_PATH_BYTES}"
+        headers = scope.get("headers", [])
+        if len(headers) > MAX_HEADERS:
+            return 431, "headers_too_large", f"the request has {len(headers)} headers; the limit is {MAX_HEADERS}"
+        size = sum(len(k) + len(v) for k, v in headers)
+        if size > MAX_HEADER_BYTES:
+            return 431, "headers_too_large", f"the headers have {size} bytes; the limit is {MAX_HEADER_BYTES}"
+        return None
+
+
 def _docs_assets() -> Path | None:
     try:
         import fastapi_offline
@@ -90,6 +131,21 @@ def create_app(settings: Settings) -> FastAPI:
                                    swagger_js_url="/_docs/swagger-ui-bundle.js",
                                    swagger_css_url="/_docs/swagger-ui.css", swagger_favicon_url="/_docs/favicon.png")
 
+    @app.on_event("startup")
+    def _open() -> None:
+        # Open the build before this worker takes connections (uvicorn finishes startup first):
+        # at 10,000 entries opening takes seconds, which the first requests used to wait for,
+        # after every start and every worker restart. No build yet: stay lazy (503 until one).
+        holder: BankHolder = app.state.holder
+        try:
+            bank = holder.acquire()
+        except errors.ApiError:
+            return
+        try:
+            bank.quiz_items()
+        finally:
+            holder.release(bank)
+
     @app.on_event("shutdown")
     def _close() -> None:
         app.state.holder.close()
@@ -97,6 +153,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=1000)
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"],
                        allow_headers=["*"], expose_headers=["ETag"])
+    app.add_middleware(RequestLimits)
     app.add_middleware(SecurityHeaders)
     return app
 

@@ -9,8 +9,10 @@ comes wholly from one build (its ETag is that build's id).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ from fastapi import Depends, Request, Response
 
 from api.errors import ApiError
 from kb.bank import Bank
+
+log = logging.getLogger("uvicorn.error")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class BankHolder:
         self._target: str | None = None
         self._users: dict[int, int] = {}
         self._retired: list[Bank] = []
+        self._failed: tuple[str, float] | None = None  # a build that could not be opened, and when
 
     def _where(self) -> str:
         try:
@@ -52,12 +57,20 @@ class BankHolder:
             return ""
 
     def acquire(self) -> Bank:
-        target = self._where()
         with self._lock:
-            if self._bank is None or target != self._target:
+            # read the symlink under the lock: a request that read it before a swap must not
+            # switch the process back to the older build after another request moved it on
+            target = self._where()
+            retry = self._failed is None or self._failed[0] != target or time.monotonic() - self._failed[1] > 1.0
+            if (self._bank is None or target != self._target) and (retry or self._bank is None):
                 try:
                     fresh = Bank(Path(target), self.settings.search_pool)
-                except Exception:  # noqa: BLE001 - a half-pruned or missing build: keep the old one
+                    self._failed = None
+                except Exception as exc:  # noqa: BLE001 - a half-pruned or missing build: keep the old one
+                    # retried at most once a second, so a broken build does not cost every request
+                    self._failed = (target, time.monotonic())
+                    log.warning("cannot open the build at %s (%s: %s); %s", target, type(exc).__name__, exc,
+                                "still serving the previous one" if self._bank is not None else "nothing to serve")
                     if self._bank is None:
                         raise ApiError(503, "no_build", f"no finished build at {self.settings.build}; run `kb build`") from None
                     fresh = None

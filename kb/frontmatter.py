@@ -71,6 +71,31 @@ def _line_map(node: yaml.Node, path: Path_, out: dict[Path_, int], offset: int) 
             _line_map(item, sub, out, offset)
 
 
+MAX_NODES = 20_000  # values in one front-matter, counting what aliases repeat
+
+
+def _too_big(root: yaml.Node) -> bool:
+    """True when the document, with its aliases expanded, holds more than MAX_NODES values.
+
+    YAML aliases share nodes, so nine nested lists of nine aliases ("billion laughs") parse
+    instantly but expand to 9**9 values in anything that walks them (this module's line map,
+    validation, the store): `kb check` hung on one such file.
+    """
+    budget = MAX_NODES
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            return True
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack += (key, value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    return False
+
+
 def parse(text: str) -> Document:
     """Parse a whole entry file; raise FrontMatterError when its front-matter is unusable."""
     yaml_text, body, body_line = split(text)
@@ -78,6 +103,9 @@ def parse(text: str) -> Document:
     loader = yaml.CSafeLoader(yaml_text)  # libyaml: ~5x faster than the pure-Python loader
     try:
         node = loader.get_single_node()
+        if node is not None and _too_big(node):
+            raise FrontMatterError(offset, f"front-matter holds more than {MAX_NODES:,} values once its YAML aliases "
+                                           "(*name) are expanded; write the values out instead")
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from html.parser import HTMLParser
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -56,9 +57,72 @@ def slugify(title: str) -> str:
     return re.sub(r"[^\w\u4e00-\u9fff\- ]", "", title.strip().lower().replace(" ", "-"))
 
 
+# latex2mathml copies \text{...} verbatim and turns \href, \style and \class into attributes, so
+# `$\text{<img/src="x"/onerror="...">}$` or `$\href{javascript:...}{x}$` would put live HTML into
+# the page. Its output is rebuilt from an allowlist: MathML elements and presentation attributes
+# only, every text and attribute value escaped.
+MATHML_TAGS = frozenset(
+    "math mrow mi mn mo ms mtext mspace msub msup msubsup mfrac msqrt mroot mstyle mtable mtr mtd mlabeledtr "
+    "mover munder munderover mpadded mphantom menclose merror mmultiscripts mprescripts none semantics "
+    "annotation maligngroup malignmark".split())
+MATHML_ATTRS = frozenset(
+    "display mathvariant mathsize mathcolor mathbackground dir stretchy fence separator lspace rspace accent "
+    "accentunder linethickness columnalign rowalign columnspacing rowspacing columnlines rowlines frame "
+    "framespacing width height depth notation displaystyle scriptlevel movablelimits largeop symmetric "
+    "minsize maxsize form open close separators align columnspan rowspan equalrows equalcolumns voffset "
+    "bevelled numalign denomalign encoding".split())
+MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+
+
+class _MathMLSanitizer(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.open: list[str] = []
+
+    def _start(self, tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+        if tag not in MATHML_TAGS:
+            return False
+        kept = "".join(f' {k}="{html.escape(v or "", quote=True)}"' for k, v in attrs if k in MATHML_ATTRS)
+        if tag == "math":
+            kept = f' xmlns="{MATHML_NS}"' + kept
+        self.out.append(f"<{tag}{kept}>")
+        return True
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._start(tag, attrs):
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._start(tag, attrs):
+            self.out.append(f"</{tag}>")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.open:
+            while self.open:
+                top = self.open.pop()
+                self.out.append(f"</{top}>")
+                if top == tag:
+                    break
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(html.escape(data, quote=False))
+
+    def result(self) -> str:
+        self.close()
+        return "".join(self.out) + "".join(f"</{t}>" for t in reversed(self.open))
+
+
+def sanitize_mathml(markup: str) -> str:
+    """`markup` with only MathML elements and presentation attributes left, all text escaped."""
+    parser = _MathMLSanitizer()
+    parser.feed(markup)
+    return parser.result()
+
+
 @lru_cache(maxsize=4096)
 def _math(content: str, display: bool) -> str:
-    return latex_to_mathml(content, display="block" if display else "inline")
+    return sanitize_mathml(latex_to_mathml(content, display="block" if display else "inline"))
 
 
 def math_error(content: str) -> str | None:

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from sqlalchemy import Engine, event, insert
+from sqlalchemy.pool import QueuePool
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
 from kb.model import Corpus
@@ -122,7 +123,12 @@ def open_readonly(path: Path) -> Engine:
     def connect() -> sqlite3.Connection:
         return sqlite3.connect(uri, uri=True, check_same_thread=False)
 
-    engine = create_engine("sqlite://", creator=connect)
+    # A real pool: the URL "sqlite://" alone would select SingletonThreadPool (meant for :memory:),
+    # which keeps 5 connections and closes other threads' connections while they are in use:
+    # under 16 concurrent requests the server failed with "closed database", then segfaulted.
+    # Each connection here is used by one thread at a time; 40 covers FastAPI's thread pool.
+    engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=8, max_overflow=40,
+                           pool_timeout=30)
 
     @event.listens_for(engine, "connect")
     def _pragmas(conn, _record):  # noqa: ANN001
