@@ -122,17 +122,18 @@ class BankTokenizer(Tokenizer):
             pos += 1
         return out
 
-    def index_terms(self, text: str) -> list[str]:
-        """Just the terms of `text` in index mode: the hot path of building the index, so each
-        distinct word's terms (itself and its sub-words, or nothing) are computed once."""
-        cache = self.__dict__.setdefault("_word_terms", {})
+    def index_terms(self, text: str, subwords: bool = True) -> list[str]:
+        """Just the terms of `text` (index mode, or precise with `subwords=False`): the hot path
+        of building the index and the site's search data, so each distinct word's terms (itself
+        and its sub-words, or nothing) are computed once."""
+        cache = self.__dict__.setdefault("_word_terms" if subwords else "_word_terms_precise", {})
         out: list[str] = []
         for word in self.segmenter.cut(unicodedata.normalize("NFKC", text)):
             terms = cache.get(word)
             if terms is None:
                 low = word.lower()
                 skip = (not word[0].isalnum() and not WORD_RE.search(word)) or low in STOPWORDS
-                terms = cache[word] = [] if skip else [low, *self._expansions(word)]
+                terms = cache[word] = [] if skip else [low, *(self._expansions(word) if subwords else [])]
             out += terms
         return out
 
