@@ -28,7 +28,7 @@ from kb import __version__
 from kb.forking import ChildFailed, fork
 from kb.loading import load_corpus
 from kb.model import Corpus, Issue
-from kb.search import write_index
+from kb.indexing import write_index
 from kb.store import DB_NAME, write_store
 
 Progress = Callable[[str, int, int], None]

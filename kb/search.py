@@ -1,4 +1,4 @@
-"""Full-text search: the Whoosh index a build writes, and the query engine that reads it.
+"""Full-text search: the query engine over the Whoosh indexes that kb.indexing writes.
 
 Ranking follows what the bank teaches about multi-route recall: three routes, fused with
 reciprocal rank fusion, score = sum over routes of 1 / (60 + rank).
@@ -22,149 +22,22 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 from whoosh import index as windex
 from whoosh import scoring
-from whoosh.fields import ID, KEYWORD, TEXT, Schema
 from whoosh.query import And, Or, Term
 from whoosh.searching import Searcher
-from whoosh.writing import SegmentWriter
 
-from kb.analysis import CJK_RE, BankFrequency, BankTokenizer, dictionary_words
-from kb.forking import fork
+from kb.analysis import CJK_RE, BankTokenizer
+from kb.indexing import DOCS_FILE, QUESTIONS, make_schema
 from kb.links import norm
-from kb.model import Corpus
 
 RRF_K = 60
 MAX_CACHED_FILTERS = 512  # (tag, category) doc sets kept per opened index
 ROUTE_DEPTH = 100  # hits taken from each route before fusion
-DOCS_FILE = "docs.json"
-QUESTIONS = "questions"  # the questions' Whoosh index name, beside the entries' (MAIN) in index/
-Progress = Callable[[str, int, int], None]
-
-
-def make_schema(tokenizer: BankTokenizer) -> Schema:
-    """Entries: names (id, title, aliases), lead (summary, tags), text (body).
-    Questions: qlead (the question), qtext (the answer). Separate fields make each route a
-    plain query with no `kind` filter to compute per search."""
-    schema = Schema(
-        kind=ID(stored=True),
-        key=ID(stored=True, unique=True),  # entry id or question id
-        category=ID,
-        tags=KEYWORD(commas=True, lowercase=False, scorable=False),
-        names=TEXT(analyzer=tokenizer, field_boost=4.0, phrase=False),
-        lead=TEXT(analyzer=tokenizer, field_boost=2.0, phrase=False),
-        text=TEXT(analyzer=tokenizer, phrase=False),
-        qlead=TEXT(analyzer=tokenizer, field_boost=2.0, phrase=False),
-        qtext=TEXT(analyzer=tokenizer, phrase=False),
-    )
-    for name in ("names", "lead", "text", "qlead", "qtext"):
-        schema[name].format = BankFrequency(field_boost=schema[name].format.field_boost)
-    return schema
-
-
-class _CachedLengths:
-    """Field lengths, memoised: Whoosh reads one back from disk for every posting it writes."""
-
-    def __init__(self, reader: object) -> None:
-        self._reader = reader
-        self._cache: dict[tuple[int, str], int] = {}
-
-    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int:
-        key = (docnum, fieldname)
-        if key not in self._cache:
-            self._cache[key] = self._reader.doc_field_length(docnum, fieldname, default)
-        return self._cache[key]
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._reader, name)
-
-
-class _MemoryPool:
-    """Postings grouped by term in memory (a bank fits in memory). Whoosh's external-sort pool
-    sizes, buffers and sorts one tuple per posting; documents arrive in order, so each term's
-    postings are already sorted and only the distinct terms need sorting."""
-
-    def __init__(self) -> None:
-        self._terms: dict[tuple[str, bytes], list[tuple[int, float, bytes | None]]] = {}
-
-    def add(self, item: tuple) -> None:
-        fieldname, tbytes, docnum, weight, vbytes = item
-        postings = self._terms.get((fieldname, tbytes))
-        if postings is None:
-            postings = self._terms[(fieldname, tbytes)] = []
-        postings.append((docnum, weight, vbytes))
-
-    def iter_postings(self) -> Iterator[tuple]:
-        for key in sorted(self._terms):
-            fieldname, tbytes = key
-            for docnum, weight, vbytes in self._terms[key]:
-                yield fieldname, tbytes, docnum, weight, vbytes
-
-    def cleanup(self) -> None:
-        self._terms.clear()
-
-
-class _Writer(SegmentWriter):
-    """Whoosh's segment writer with an in-memory pool and memoised field lengths: the same
-    segment files, written in about half the time."""
-
-    def __init__(self, ix: windex.Index, **kwargs: object) -> None:
-        super().__init__(ix, **kwargs)
-        self.pool.cleanup()
-        self.pool = _MemoryPool()
-
-    def per_document_reader(self) -> _CachedLengths:
-        return _CachedLengths(super().per_document_reader())
-
-
-def _write_part(ix: windex.Index, docs: Iterator[dict], total: int, progress: Progress | None) -> None:
-    writer = _Writer(ix, limitmb=256)
-    for i, doc in enumerate(docs):
-        writer.add_document(**doc)
-        if progress:
-            progress("index", i + 1, total)
-    writer.commit()
-
-
-def write_index(corpus: Corpus, folder: Path, progress: Progress | None = None) -> None:
-    """Write the Whoosh indexes (entries, and questions under QUESTIONS) and docs.json into an
-    empty `folder`. The two indexes are written at once, the questions in a forked process."""
-    folder.mkdir(parents=True, exist_ok=True)
-    names = [n for e in corpus.entries.values() for n in (e.title, *e.aliases, *e.tags)]
-    tokenizer = BankTokenizer(dictionary_words(names))
-    schema = make_schema(tokenizer)
-    entries_ix = windex.create_in(str(folder), schema)
-    questions_ix = windex.create_in(str(folder), schema, indexname=QUESTIONS)
-    entry_docs = (
-        {"kind": "entry", "key": e.id, "category": e.category, "tags": ",".join(e.tags),
-         "names": " \n".join([e.id, e.title, *e.aliases]), "lead": " \n".join([e.summary, *e.tags]), "text": e.body_text}
-        for e in corpus.entries.values()
-    )
-    question_docs = (
-        {"kind": "question", "key": q.id, "category": e.category, "tags": ",".join(e.tags), "qlead": q.q,
-         "qtext": q.answer_text}
-        for e in corpus.entries.values() for q in e.questions
-    )
-    child = fork("questions index", partial(_write_part, questions_ix, question_docs, 0, None))
-    try:
-        _write_part(entries_ix, entry_docs, len(corpus.entries), progress)
-        child.wait()
-    except BaseException:
-        child.kill()
-        raise
-    docs = {
-        "dictionary_hash": tokenizer.dictionary_hash, "build_id": corpus.build_id,
-        "entries": {e.id: {"title": e.title, "aliases": e.aliases, "category": e.category, "tags": e.tags,
-                           "summary": e.summary, "text": e.body_text} for e in corpus.entries.values()},
-        "questions": {q.id: {"entry_id": e.id, "q": q.q, "text": q.answer_text}
-                      for e in corpus.entries.values() for q in e.questions},
-    }
-    (folder / DOCS_FILE).write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
 
 
 @dataclass
@@ -365,7 +238,6 @@ class SearchIndex:
             e for e in self.names.rank(query, terms)
             if (not category or self.entries[e]["category"] == category) and (not tag or tag in self.entries[e]["tags"])
         ]
-        routes = {"names": by_name, "entries": by_entry, "questions": by_question}
         scores: dict[tuple[str, str], float] = Counter()
         explain: dict[tuple[str, str], dict[str, int]] = {}
         question_entries: list[str] = list(dict.fromkeys(self.questions[q]["entry_id"] for q in by_question))

@@ -30,7 +30,7 @@ SNIPPET = 110
 
 
 def tokenizer_for(corpus: Corpus) -> BankTokenizer:
-    """The API index's analyzer for this bank (see kb.search.write_index)."""
+    """The API index's analyzer for this bank (see kb.indexing.write_index)."""
     names = [n for e in corpus.entries.values() for n in (e.title, *e.aliases, *e.tags)]
     return BankTokenizer(dictionary_words(names))
 
