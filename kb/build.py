@@ -28,7 +28,7 @@ from kb import __version__
 from kb.forking import ChildFailed, fork
 from kb.loading import load_corpus
 from kb.model import Corpus, Issue
-from kb.indexing import write_index
+from kb.indexing import update_index, write_index
 from kb.store import DB_NAME, write_store
 
 Progress = Callable[[str, int, int], None]
@@ -72,6 +72,12 @@ class IndexEmitter:
 
     def emit(self, corpus: Corpus, out: Path, progress: Progress | None) -> None:
         write_index(corpus, out / "index", progress)
+
+    def partial_emit(self, corpus: Corpus, out: Path, previous: Path, changes: Changes,
+                     progress: Progress | None) -> bool:
+        manifest = json.loads((previous / "manifest.json").read_text(encoding="utf-8"))
+        old_questions = {k: v.get("questions", []) for k, v in manifest.get("entries", {}).items()}
+        return update_index(corpus, out / "index", previous / "index", changes.changed, changes.removed, old_questions)
 
 
 @dataclass
@@ -201,27 +207,32 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
         staging.mkdir(parents=True)
         # The slowest emitter (the index) runs in a forked child while the others write: on 2 cores
         # it then costs no wall time beyond them. It must not hold the build lock (close_fds).
-        children = [fork(e.name, partial_call(e.emit, corpus, staging, None), close_fds=(lock_fd,))
+        def run(emitter: Emitter, progress: Progress | None) -> bool:
+            """Emit; True when the emitter could do a partial emit for these changes."""
+            partial = getattr(emitter, "partial_emit", None)
+            if partial and not changes.full and prev is not None and partial(corpus, staging, prev, changes, progress):
+                return True
+            emitter.emit(corpus, staging, progress)
+            return False
+
+        # The slowest emitter (the index) runs in a forked child while the others write: on 2 cores
+        # it then costs no wall time beyond them. It must not hold the build lock (close_fds).
+        children = [fork(e.name, partial_call(run, e, None), close_fds=(lock_fd,))
                     for e in emitters if getattr(e, "parallel", False)]
         try:
             for emitter in emitters:
                 if getattr(emitter, "parallel", False):
                     continue
                 t = time.perf_counter()
-                partial = getattr(emitter, "partial_emit", None)
-                done = False
-                if partial and not changes.full and prev is not None:
-                    done = partial(corpus, staging, prev, changes, progress)
-                if not done:
-                    emitter.emit(corpus, staging, progress)
+                done = run(emitter, progress)
                 timings[emitter.name] = time.perf_counter() - t
                 say(f"{emitter.name}: {'partial' if done else 'full'} in {timings[emitter.name]:.2f}s")
             for child in children:
                 try:
-                    timings[child.name] = child.wait()
+                    timings[child.name], done = child.wait()
                 except ChildFailed as exc:
                     raise BuildError(str(exc)) from None
-                say(f"{child.name}: full in {timings[child.name]:.2f}s (in parallel)")
+                say(f"{child.name}: {'partial' if done else 'full'} in {timings[child.name]:.2f}s (in parallel)")
         except BaseException:
             for child in children:  # no writer may outlive a failed build
                 child.kill()

@@ -38,16 +38,16 @@ class Child:
     reader: Connection
     started: float
 
-    def wait(self) -> float:
-        """Join; raise ChildFailed if the work failed; return its wall time in seconds."""
+    def wait(self) -> tuple[float, object]:
+        """Join; raise ChildFailed if the work failed; return (wall seconds, what work returned)."""
         try:
-            message = self.reader.recv()
+            status, value = self.reader.recv()
         except EOFError:
-            message = "the process died"
+            status, value = "error", "the process died"
         self.proc.join()
-        if message is not None or self.proc.exitcode != 0:
-            raise ChildFailed(f"{self.name} failed: {message or f'exit code {self.proc.exitcode}'}")
-        return time.perf_counter() - self.started
+        if status != "ok" or self.proc.exitcode != 0:
+            raise ChildFailed(f"{self.name} failed: {value if status != 'ok' else f'exit code {self.proc.exitcode}'}")
+        return time.perf_counter() - self.started, value
 
     def kill(self) -> None:
         if self.proc.is_alive():
@@ -55,8 +55,9 @@ class Child:
         self.proc.join()
 
 
-def fork(name: str, work: Callable[[], None], close_fds: tuple[int, ...] = ()) -> Child:
-    """Start `work()` in a forked child; `close_fds` are closed in the child first."""
+def fork(name: str, work: Callable[[], object], close_fds: tuple[int, ...] = ()) -> Child:
+    """Start `work()` in a forked child; `close_fds` are closed in the child first. What `work`
+    returns must pickle (it comes back through a pipe)."""
     ctx = multiprocessing.get_context("fork")
     reader, writer = ctx.Pipe(duplex=False)
     parent = os.getpid()
@@ -66,10 +67,9 @@ def fork(name: str, work: Callable[[], None], close_fds: tuple[int, ...] = ()) -
             os.close(fd)
         die_with_parent(parent)
         try:
-            work()
-            writer.send(None)
+            writer.send(("ok", work()))
         except BaseException as exc:  # noqa: BLE001 - reported by the parent
-            writer.send(f"{type(exc).__name__}: {exc}")
+            writer.send(("error", f"{type(exc).__name__}: {exc}"))
             raise SystemExit(1) from None
 
     # not a daemon: a daemonic process may not fork (the index forks its questions part)

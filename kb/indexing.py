@@ -9,7 +9,8 @@ index in a forked process while the entries' index is written.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+import shutil
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from whoosh.writing import SegmentWriter
 
 from kb.analysis import BankFrequency, BankTokenizer, dictionary_words
 from kb.forking import fork
-from kb.model import Corpus
+from kb.model import Corpus, Entry
 
 DOCS_FILE = "docs.json"
 QUESTIONS = "questions"  # the questions' Whoosh index name, beside the entries' (MAIN) in index/
@@ -110,32 +111,26 @@ def _write_part(ix: windex.Index, docs: Iterator[dict], total: int, progress: Pr
     writer.commit()
 
 
-def write_index(corpus: Corpus, folder: Path, progress: Progress | None = None) -> None:
-    """Write the Whoosh indexes (entries, and questions under QUESTIONS) and docs.json into an
-    empty `folder`. The two indexes are written at once, the questions in a forked process."""
-    folder.mkdir(parents=True, exist_ok=True)
+def _tokenizer(corpus: Corpus) -> BankTokenizer:
     names = [n for e in corpus.entries.values() for n in (e.title, *e.aliases, *e.tags)]
-    tokenizer = BankTokenizer(dictionary_words(names))
-    schema = make_schema(tokenizer)
-    entries_ix = windex.create_in(str(folder), schema)
-    questions_ix = windex.create_in(str(folder), schema, indexname=QUESTIONS)
-    entry_docs = (
-        {"kind": "entry", "key": e.id, "category": e.category, "tags": ",".join(e.tags),
-         "names": " \n".join([e.id, e.title, *e.aliases]), "lead": " \n".join([e.summary, *e.tags]), "text": e.body_text}
-        for e in corpus.entries.values()
-    )
-    question_docs = (
-        {"kind": "question", "key": q.id, "category": e.category, "tags": ",".join(e.tags), "qlead": q.q,
-         "qtext": q.answer_text}
-        for e in corpus.entries.values() for q in e.questions
-    )
-    child = fork("questions index", partial(_write_part, questions_ix, question_docs, 0, None))
-    try:
-        _write_part(entries_ix, entry_docs, len(corpus.entries), progress)
-        child.wait()
-    except BaseException:
-        child.kill()
-        raise
+    return BankTokenizer(dictionary_words(names))
+
+
+def _entry_docs(entries: Iterable[Entry]) -> Iterator[dict]:
+    for e in entries:
+        yield {"kind": "entry", "key": e.id, "category": e.category, "tags": ",".join(e.tags),
+               "names": " \n".join([e.id, e.title, *e.aliases]), "lead": " \n".join([e.summary, *e.tags]),
+               "text": e.body_text}
+
+
+def _question_docs(entries: Iterable[Entry]) -> Iterator[dict]:
+    for e in entries:
+        for q in e.questions:
+            yield {"kind": "question", "key": q.id, "category": e.category, "tags": ",".join(e.tags), "qlead": q.q,
+                   "qtext": q.answer_text}
+
+
+def _write_docs(corpus: Corpus, folder: Path, tokenizer: BankTokenizer) -> None:
     docs = {
         "dictionary_hash": tokenizer.dictionary_hash, "build_id": corpus.build_id,
         "entries": {e.id: {"title": e.title, "aliases": e.aliases, "category": e.category, "tags": e.tags,
@@ -143,4 +138,56 @@ def write_index(corpus: Corpus, folder: Path, progress: Progress | None = None) 
         "questions": {q.id: {"entry_id": e.id, "q": q.q, "text": q.answer_text}
                       for e in corpus.entries.values() for q in e.questions},
     }
-    (folder / DOCS_FILE).write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
+    path = folder / DOCS_FILE
+    if path.exists():
+        path.unlink()  # never write through a hard link into the previous build
+    path.write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
+
+
+def write_index(corpus: Corpus, folder: Path, progress: Progress | None = None) -> None:
+    """Write the Whoosh indexes (entries, and questions under QUESTIONS) and docs.json into an
+    empty `folder`. The two indexes are written at once, the questions in a forked process."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = _tokenizer(corpus)
+    schema = make_schema(tokenizer)
+    entries_ix = windex.create_in(str(folder), schema)
+    questions_ix = windex.create_in(str(folder), schema, indexname=QUESTIONS)
+    child = fork("questions index", partial(_write_part, questions_ix, _question_docs(corpus.entries.values()), 0, None))
+    try:
+        _write_part(entries_ix, _entry_docs(corpus.entries.values()), len(corpus.entries), progress)
+        child.wait()
+    except BaseException:
+        child.kill()
+        raise
+    _write_docs(corpus, folder, tokenizer)
+
+
+def update_index(corpus: Corpus, folder: Path, previous: Path, changed: set[str], removed: set[str],
+                 old_questions: dict[str, list[str]]) -> bool:
+    """Write `folder` as a copy of the `previous` index with only the changed entries (and
+    their questions) replaced; False, writing nothing, when the analyzer's dictionary changed
+    (every document would segment differently: a full build is needed)."""
+    tokenizer = _tokenizer(corpus)
+    try:
+        before = json.loads((previous / DOCS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if before.get("dictionary_hash") != tokenizer.dictionary_hash:
+        return False
+    shutil.copytree(previous, folder)  # a real copy: Whoosh deletes obsolete files on commit
+    touched = changed | removed
+    fresh = [corpus.entries[i] for i in sorted(changed) if i in corpus.entries]
+    for indexname, keys, docs in (
+        (None, touched, _entry_docs(fresh)),
+        (QUESTIONS, {q for i in touched for q in old_questions.get(i, [])}, _question_docs(fresh)),
+    ):
+        ix = windex.open_dir(str(folder), indexname=indexname) if indexname else windex.open_dir(str(folder))
+        writer = ix.writer()
+        for key in sorted(keys):
+            writer.delete_by_term("key", key)
+        for doc in docs:
+            writer.add_document(**doc)
+        writer.commit(merge=False)
+        ix.close()
+    _write_docs(corpus, folder, tokenizer)
+    return True

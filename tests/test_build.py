@@ -164,3 +164,30 @@ def test_plain_folder_at_out_is_kept_aside(chain_bank, tmp_path):
     assert out.is_symlink()
     [adopted] = versions_dir(out).glob("adopted-*")
     assert (adopted / "notes.txt").read_text() == "mine"
+
+
+def test_incremental_build_updates_only_changed_entries_in_the_index(chain_bank, tmp_path):
+    out = tmp_path / "build"
+    build(chain_bank, out, emitters())
+    (chain_bank / "faiss.md").write_text(entry("Faiss", body="全新的段落 [[milvus]]").replace("Faiss 的答案", "新的答案"),
+                                         encoding="utf-8")
+    (chain_bank / "extra.md").write_text(entry("Extra", body="另一个条目 [[rag]]"), encoding="utf-8")
+    result = build(chain_bank, out, emitters())
+    assert not result.changes.full and result.changes.changed == {"faiss", "extra"}
+    ix = SearchIndex(out / "index")
+    try:
+        assert ix.search("全新的段落").results[0].entry_id == "faiss"
+        assert ix.search("另一个条目").results[0].entry_id == "extra"
+        assert [h.question_id for h in ix.search("新的答案", kind="question").results][:1] == \
+            [result.corpus.entries["faiss"].questions[0].id]
+        assert ix.ix.doc_count() == 6 and ix.qix.doc_count() == 6  # old documents deleted, not duplicated
+    finally:
+        ix.close()
+    (chain_bank / "extra.md").unlink()
+    result = build(chain_bank, out, emitters())
+    assert result.changes.removed == {"extra"}
+    ix = SearchIndex(out / "index")
+    try:
+        assert ix.search("另一个条目").results == [] and ix.ix.doc_count() == 5
+    finally:
+        ix.close()
