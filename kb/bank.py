@@ -7,7 +7,6 @@ reads; nothing writes. The graph and the quiz items are small and loaded once pe
 from __future__ import annotations
 
 import difflib
-import json
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -128,6 +127,3 @@ class Bank:
     def shortest_path(self, start: str, goal: str) -> list[str] | None:
         """Fewest edges from `start` to `goal`, following outgoing edges of any kind."""
         return shortest_path(lambda node: (e.target for e in self.out.get(node, [])), start, goal)
-
-    def sources_of(self, row: EntryRow) -> list[str]:
-        return json.loads(row.sources)
