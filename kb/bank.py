@@ -50,6 +50,8 @@ class Bank:
             self.entry_category = {r[0]: r[2] for r in rows}
             self.edges = [Edge(l.source, l.target, l.kind, l.anchor) for l in s.exec(select(LinkRow).order_by(LinkRow.id))]
             tag_rows = s.exec(select(TagRow.entry_id, TagRow.tag)).all()
+            self.question_counts: dict[str, int] = dict(
+                s.exec(select(QuestionRow.entry_id, func.count()).group_by(QuestionRow.entry_id)).all())
         self.tags_of: dict[str, list[str]] = {}
         for entry_id, tag in tag_rows:
             self.tags_of.setdefault(entry_id, []).append(tag)
@@ -89,20 +91,15 @@ class Bank:
                 stmt = stmt.where(EntryRow.id.in_(select(TagRow.entry_id).where(TagRow.tag == tag)))
             total = s.exec(select(func.count()).select_from(stmt.subquery())).one()
             rows = s.exec(stmt.order_by(EntryRow.id).limit(limit).offset(offset)).all()
-            counts = dict(s.exec(select(QuestionRow.entry_id, func.count()).group_by(QuestionRow.entry_id)).all())
         return total, [
             {"id": r[0], "title": r[1], "category": r[2], "difficulty": r[3], "summary": r[4],
-             "tags": self.tags_of.get(r[0], []), "questions": counts.get(r[0], 0), "url": f"{r[0]}.html"}
+             "tags": self.tags_of.get(r[0], []), "questions": self.question_counts.get(r[0], 0), "url": f"{r[0]}.html"}
             for r in rows
         ]
 
     def question(self, question_id: str) -> QuestionRow | None:
         with Session(self.engine) as s:
             return s.get(QuestionRow, question_id)
-
-    def question_ids(self) -> list[str]:
-        with Session(self.engine) as s:
-            return list(s.exec(select(QuestionRow.id)).all())
 
     def quiz_items(self) -> list[QuizItem]:
         """Every question as the daily/random selection sees it (built once per build, by one

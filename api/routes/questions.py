@@ -64,7 +64,7 @@ def get_question(bank: BankDep, question_id: Annotated[str, Path(max_length=200)
     """One question with its answer."""
     row = bank.question(question_id)
     if row is None:
-        close = [q for q in bank.question_ids() if question_id.split("-")[0] in q][:3]
+        close = [q for q in bank.index.questions if question_id.split("-")[0] in q][:3]
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ApiError(404, "not_found", f"no question '{question_id}'{hint}")
     return question_out(bank, row)
