@@ -48,7 +48,7 @@ class Bank:
             rows = s.exec(select(EntryRow.id, EntryRow.title, EntryRow.category)).all()
             self.titles = {r[0]: r[1] for r in rows}
             self.entry_category = {r[0]: r[2] for r in rows}
-            self.edges = [Edge(l.source, l.target, l.kind, l.anchor) for l in s.exec(select(LinkRow).order_by(LinkRow.id))]
+            self.edges = [Edge(l.source, l.target, l.kind, l.anchor) for l in s.exec(select(LinkRow).order_by(LinkRow.source, LinkRow.id))]
             tag_rows = s.exec(select(TagRow.entry_id, TagRow.tag)).all()
             self.question_counts: dict[str, int] = dict(
                 s.exec(select(QuestionRow.entry_id, func.count()).group_by(QuestionRow.entry_id)).all())

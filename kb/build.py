@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -26,13 +27,14 @@ from typing import Protocol
 
 from kb import __version__
 from kb.forking import ChildFailed, fork
-from kb.loading import load_corpus
-from kb.model import Corpus, Issue
+from kb.loading import LoadCache, load_corpus
+from kb.model import Corpus, Entry, Issue
 from kb.indexing import update_index, write_index
-from kb.store import DB_NAME, write_store
+from kb.store_writer import DB_NAME, update_store, write_store
 
 Progress = Callable[[str, int, int], None]
 KEEP_PREVIOUS = 2  # old versions kept for readers still using them
+LOAD_CACHE = "load-cache.pickle"  # in the versions folder: parsed files, for the next build
 
 
 class BuildError(Exception):
@@ -64,6 +66,11 @@ class StoreEmitter:
 
     def emit(self, corpus: Corpus, out: Path, progress: Progress | None) -> None:
         write_store(corpus, out / DB_NAME)
+
+    def partial_emit(self, corpus: Corpus, out: Path, previous: Path, changes: Changes,
+                     progress: Progress | None) -> bool:
+        update_store(corpus, out / DB_NAME, previous / DB_NAME, changes.changed, changes.removed)
+        return True
 
 
 class IndexEmitter:
@@ -125,11 +132,22 @@ def manifest_of(corpus: Corpus) -> dict:
         "version": __version__,
         "build_id": corpus.build_id,
         "entries": {
-            e.id: {"hash": e.content_hash, "links": sorted({l.target for l in e.links}), "tags": e.tags,
+            e.id: {"hash": e.content_hash, "out": output_hash(e), "links": sorted({l.target for l in e.links}), "tags": e.tags,
                    "category": e.category, "title": e.title, "questions": [q.id for q in e.questions]}
             for e in corpus.entries.values()
         },
     }
+
+
+def output_hash(e: Entry) -> str:
+    """What an entry renders to: it changes without its source when a linked entry is renamed."""
+    h = hashlib.sha1(e.body_html.encode())
+    h.update(e.body_text.encode())
+    for q in e.questions:
+        h.update(q.answer_html.encode())
+        h.update(q.answer_text.encode())
+    h.update(repr([(l.target, l.kind, l.anchor, l.line) for l in e.links]).encode())
+    return h.hexdigest()[:16]
 
 
 def diff(previous: dict | None, corpus: Corpus, settings_key: str) -> Changes:
@@ -139,7 +157,8 @@ def diff(previous: dict | None, corpus: Corpus, settings_key: str) -> Changes:
     if previous.get("version") != __version__ or previous.get("settings") != settings_key:
         return Changes(full=True, reason="code version or settings changed")
     old = previous.get("entries", {})
-    changed = {i for i, e in corpus.entries.items() if old.get(i, {}).get("hash") != e.content_hash}
+    changed = {i for i, e in corpus.entries.items()
+               if old.get(i, {}).get("hash") != e.content_hash or old[i].get("out") != output_hash(e)}
     removed = set(old) - set(corpus.entries)
     return Changes(full=False, changed=changed, removed=removed)
 
@@ -189,7 +208,8 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
     say = log or (lambda _line: None)
     with build_lock(out) as lock_fd:
         t0 = time.perf_counter()
-        corpus = load_corpus(entries, progress)
+        cache_path = versions_dir(out) / LOAD_CACHE
+        corpus = load_corpus(entries, progress, None if full else LoadCache.read(cache_path))
         timings = {"load": time.perf_counter() - t0}
         failing = corpus.issues if strict else corpus.errors
         if failing:
@@ -219,6 +239,9 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
         # it then costs no wall time beyond them. It must not hold the build lock (close_fds).
         children = [fork(e.name, partial_call(run, e, None), close_fds=(lock_fd,))
                     for e in emitters if getattr(e, "parallel", False)]
+        # Saving what the load parsed (for the next build) costs a pickle of the whole corpus:
+        # a child does it while the emitters run. Losing it only makes the next build slower.
+        saver = fork("load cache", partial_call(corpus.cache.write, cache_path), close_fds=(lock_fd,))
         try:
             for emitter in emitters:
                 if getattr(emitter, "parallel", False):
@@ -233,8 +256,12 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
                 except ChildFailed as exc:
                     raise BuildError(str(exc)) from None
                 say(f"{child.name}: {'partial' if done else 'full'} in {timings[child.name]:.2f}s (in parallel)")
+            try:
+                saver.wait()
+            except ChildFailed as exc:
+                say(f"warning: the load cache was not saved ({exc}); the next build re-reads every file")
         except BaseException:
-            for child in children:  # no writer may outlive a failed build
+            for child in [*children, saver]:  # no writer may outlive a failed build
                 child.kill()
             raise
         manifest = manifest_of(corpus) | {"settings": settings_key}

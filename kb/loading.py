@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
+import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -38,6 +40,41 @@ class Draft:
     doc: Document
     text: str
     digest: str
+
+
+@dataclass
+class LoadCache:
+    """What a load parsed, by content, for the next load to reuse: drafts by (path, text hash);
+    rendered entries (with their issues) also by the names and categories they were resolved
+    against, so renaming one entry re-renders every entry (its links may now read differently).
+    Whole-bank checks always run anew. Kept in the build folder, tagged with the code version."""
+
+    drafts: dict[tuple[str, str], Draft] = field(default_factory=dict)
+    rendered: dict[tuple[str, str, str], tuple[Entry, list[Issue]]] = field(default_factory=dict)
+    version: str = __version__
+
+    @classmethod
+    def read(cls, path: Path) -> LoadCache | None:
+        """The cache saved at `path`; None when it is missing, unreadable or from other code."""
+        try:
+            cache = pickle.loads(path.read_bytes())  # our own file in the build folder
+        except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            return None
+        return cache if isinstance(cache, cls) and cache.version == __version__ else None
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_bytes(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, path)
+
+
+def _context_key(names: NameIndex, categories: dict[str, str]) -> str:
+    """Everything besides its own text that rendering an entry depends on."""
+    h = hashlib.sha256(__version__.encode())
+    h.update(repr(sorted((k, o.entry_id) for k, o in names.owners.items())).encode())
+    h.update(repr(sorted(names.titles.items())).encode())
+    h.update(repr(sorted(categories.items())).encode())
+    return h.hexdigest()
 
 
 def _issue(path: str, line: int, code: str, message: str, hint: str = "", severity: str = "error") -> Issue:
@@ -111,11 +148,17 @@ def _pydantic_issues(exc: ValidationError, doc: Document, shown: str) -> list[Is
     return out
 
 
-def read_draft(path: Path, shown: str, issues: list[Issue]) -> Draft | None:
-    """Read and validate one file's front-matter; problems go to `issues`."""
+def read_draft(path: Path, shown: str, issues: list[Issue], cache: LoadCache | None = None) -> Draft | None:
+    """Read and validate one file's front-matter; problems go to `issues`. With a `cache`, a
+    file whose path and text are unchanged since the cached load is not parsed again."""
     text = _read_text(path, shown, issues)
     if text is None:
         return None
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if cache is not None:
+        hit = cache.drafts.get((shown, digest))
+        if hit is not None:
+            return hit
     try:
         doc = parse_frontmatter(text)
     except FrontMatterError as exc:
@@ -136,7 +179,7 @@ def read_draft(path: Path, shown: str, issues: list[Issue]) -> Draft | None:
                    f"'{slugify(entry_id).replace('_', '-').strip('-') or 'my-entry'}'")
         )
         return None
-    return Draft(entry_id, shown, fm, doc, text, hashlib.sha256(text.encode()).hexdigest())
+    return Draft(entry_id, shown, fm, doc, text, digest)
 
 
 def _unique(drafts: list[Draft], issues: list[Issue]) -> list[Draft]:
@@ -275,24 +318,36 @@ def _check_bank(entries: dict[str, Entry], issues: list[Issue]) -> None:
             warn("no-sources", "entry has no sources", "cite a paper, official docs or a spec under `sources:`")
 
 
-def load_corpus(entries_dir: Path, progress: Progress | None = None) -> Corpus:
-    """Read, validate, link and render the bank in `entries_dir`."""
+def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: LoadCache | None = None) -> Corpus:
+    """Read, validate, link and render the bank in `entries_dir`. With a `cache` (from an earlier
+    load), unchanged files are reused instead of parsed; the result is the same either way.
+    The corpus's `cache` is what this load parsed, for the next one."""
     issues: list[Issue] = []
+    fresh = LoadCache()
     categories = load_categories(entries_dir, issues)
     files = entry_files(entries_dir) if entries_dir.is_dir() else []
     if not entries_dir.is_dir():
         issues.append(_issue(str(entries_dir), 1, "no-entries", "entries folder does not exist"))
     drafts = []
     for i, path in enumerate(files):
-        if (d := read_draft(path, str(path), issues)) is not None:
+        if (d := read_draft(path, str(path), issues, cache)) is not None:
             drafts.append(d)
+            fresh.drafts[(d.path, d.digest)] = d
         if progress:
             progress("read", i + 1, len(files))
     drafts = _unique(drafts, issues)
     names = _names(drafts, issues)
     entries: dict[str, Entry] = {}
+    context = _context_key(names, categories)
     for i, d in enumerate(drafts):
-        entries[d.id] = render_entry(d, names, categories, issues)
+        key = (d.path, d.digest, context)
+        hit = cache.rendered.get(key) if cache is not None else None
+        if hit is None:
+            own: list[Issue] = []
+            hit = (render_entry(d, names, categories, own), own)
+        fresh.rendered[key] = hit
+        entries[d.id] = hit[0]
+        issues.extend(hit[1])
         if progress:
             progress("render", i + 1, len(drafts))
     _check_bank(entries, issues)
@@ -305,5 +360,5 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None) -> Corpus:
     return Corpus(
         entries=dict(sorted(entries.items())), categories=categories,
         issues=sorted(set(issues), key=lambda i: (i.path, i.line, i.code, i.message)),
-        backlinks=backlinks(entries), input_hash=digest.hexdigest(),
+        backlinks=backlinks(entries), input_hash=digest.hexdigest(), cache=fresh,
     )

@@ -137,6 +137,7 @@ class Corpus:
     issues: list[Issue]
     backlinks: dict[str, list[Link]] = field(default_factory=dict)
     input_hash: str = ""
+    cache: object = None  # kb.loading.LoadCache: what the load parsed, for the next build to reuse
 
     @property
     def errors(self) -> list[Issue]:

@@ -1,23 +1,24 @@
-"""The SQLite store (SQLModel): one file written per build, opened read-only to serve.
+"""The SQLite store (SQLModel): the tables of record, and the read-only engine that serves them.
 
 Tables mirror the Corpus: entries, questions, tags, links, categories and build metadata.
 Lists inside an entry (aliases, sources, headings) are JSON columns: they are read whole.
+A build writes the file through kb.store_writer (plain sqlite3, the DDL these classes emit).
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, event
 from sqlalchemy.pool import QueuePool
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
-from kb.model import Corpus
+from kb.store_writer import DB_NAME
 
-DB_NAME = "kb.sqlite"
+__all__ = ["DB_NAME", "CategoryRow", "EntryRow", "LinkRow", "MetaRow", "QuestionRow", "TagRow", "open_readonly",
+           "read_meta"]
 
 
 class EntryRow(SQLModel, table=True):
@@ -77,43 +78,6 @@ class MetaRow(SQLModel, table=True):
     __tablename__ = "meta"
     key: str = Field(primary_key=True)
     value: str
-
-
-def write_store(corpus: Corpus, path: Path) -> None:
-    """Write the whole corpus into a new SQLite file at `path`."""
-    engine = create_engine(f"sqlite:///{path}")
-    SQLModel.metadata.create_all(engine)
-    entries = list(corpus.entries.values())
-    with Session(engine) as s:
-        s.execute(insert(EntryRow), [
-            {"id": e.id, "path": e.path, "title": e.title, "aliases": json.dumps(e.aliases, ensure_ascii=False),
-             "category": e.category, "difficulty": e.difficulty, "added": e.added, "summary": e.summary,
-             "sources": json.dumps(e.sources, ensure_ascii=False),
-             "headings": json.dumps([h.__dict__ for h in e.headings], ensure_ascii=False),
-             "body_md": e.body_md, "body_html": e.body_html, "body_text": e.body_text,
-             "content_hash": e.content_hash} for e in entries])
-        questions = [q for e in entries for q in e.questions]
-        if questions:
-            s.execute(insert(QuestionRow), [
-                {"id": q.id, "entry_id": q.entry_id, "position": q.position, "q": q.q, "answer_md": q.answer_md,
-                 "answer_html": q.answer_html, "difficulty": q.difficulty, "added": q.added} for q in questions])
-        tags = [{"entry_id": e.id, "tag": t} for e in entries for t in dict.fromkeys(e.tags)]
-        if tags:
-            s.execute(insert(TagRow), tags)
-        links = [{"source": l.source, "target": l.target, "kind": l.kind, "anchor": l.anchor, "line": l.line}
-                 for l in corpus.edges]
-        if links:
-            s.execute(insert(LinkRow), links)
-        if corpus.categories:
-            s.execute(insert(CategoryRow), [{"key": k, "name": v, "position": i}
-                                            for i, (k, v) in enumerate(corpus.categories.items())])
-        s.execute(insert(MetaRow), [
-            {"key": "build_id", "value": corpus.build_id},
-            {"key": "entries", "value": str(len(entries))},
-            {"key": "questions", "value": str(len(questions))},
-        ])
-        s.commit()
-    engine.dispose()
 
 
 def open_readonly(path: Path) -> Engine:

@@ -191,3 +191,97 @@ def test_incremental_build_updates_only_changed_entries_in_the_index(chain_bank,
         assert ix.search("另一个条目").results == [] and ix.ix.doc_count() == 5
     finally:
         ix.close()
+
+
+def test_store_schema_is_what_sqlmodel_declares(chain_bank, tmp_path):
+    from sqlmodel import SQLModel, create_engine
+
+    import kb.store  # noqa: F401 - registers the tables
+
+    declared = tmp_path / "declared.sqlite"
+    SQLModel.metadata.create_all(create_engine(f"sqlite:///{declared}"))
+    out = tmp_path / "build"
+    build(chain_bank, out, [StoreEmitter()])
+
+    def schema(path: Path) -> list[str]:
+        with sqlite3.connect(path) as db:
+            return sorted(sql for (sql,) in db.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"))
+
+    assert schema(out / "kb.sqlite") == schema(declared)
+
+
+def store_rows(path: Path) -> dict[str, list[tuple]]:
+    """Every row of every table, links without their autoincrement id, in a stable order."""
+    with sqlite3.connect(path) as db:
+        return {
+            "entries": db.execute("SELECT * FROM entries ORDER BY id").fetchall(),
+            "questions": db.execute("SELECT * FROM questions ORDER BY id").fetchall(),
+            "tags": db.execute("SELECT * FROM tags ORDER BY entry_id, tag").fetchall(),
+            "links": db.execute("SELECT source, target, kind, anchor, line FROM links ORDER BY source, id").fetchall(),
+            "categories": db.execute("SELECT * FROM categories ORDER BY position").fetchall(),
+            "meta": db.execute("SELECT * FROM meta ORDER BY key").fetchall(),
+        }
+
+
+def test_incremental_store_equals_a_full_build(chain_bank, tmp_path):
+    out, ref = tmp_path / "build", tmp_path / "reference"
+    build(chain_bank, out, emitters())
+    (chain_bank / "faiss.md").write_text(entry("Faiss", body="改写的正文 [[rag]]", extra="tags: [库]\n"), encoding="utf-8")
+    (chain_bank / "extra.md").write_text(entry("Extra", body="新条目 [[hnsw]]"), encoding="utf-8")
+    (chain_bank / "milvus.md").unlink()
+    (chain_bank / "hnsw.md").write_text(entry("HNSW", body="## 查询过程\n\n实现见 [[faiss]]。"), encoding="utf-8")
+    result = build(chain_bank, out, emitters())
+    assert not result.changes.full and result.changes.removed == {"milvus"}
+    build(chain_bank, ref, emitters(), full=True)
+    assert store_rows(out / "kb.sqlite") == store_rows(ref / "kb.sqlite")
+
+
+def test_renaming_an_entry_marks_entries_that_link_to_it_changed(chain_bank, tmp_path):
+    # milvus links [[hnsw#...|HNSW]] (labelled) but vector-database writes [[HNSW]]: its link text
+    # is HNSW's title, so its rendered page changes although its file did not.
+    out = tmp_path / "build"
+    build(chain_bank, out, emitters())
+    (chain_bank / "hnsw.md").write_text(entry("HNSW", extra="aliases: [Hierarchical NSW]\n",
+                                              body="## 查询过程\n\n实现见 [[milvus]] 与 [[faiss]]。"),
+                                        encoding="utf-8")
+    (chain_bank / "rag.md").write_text(entry("RAG 检索增强", body="检索增强生成依赖 [[vector-database]]。"),
+                                       encoding="utf-8")
+    result = build(chain_bank, out, emitters())
+    assert result.changes.changed == {"hnsw", "rag"}
+    (chain_bank / "vector-database.md").write_text(
+        entry("向量库", extra="aliases: [Vector Database]\n", body="索引常用 [[HNSW]]。"), encoding="utf-8")
+    result = build(chain_bank, out, emitters())
+    assert result.changes.changed == {"vector-database", "rag"}  # rag's [[vector-database]] reads 向量库 now
+    with sqlite3.connect(out / "kb.sqlite") as db:
+        (html,) = db.execute("SELECT body_html FROM entries WHERE id = 'rag'").fetchone()
+    assert "向量库</a>" in html
+
+
+def test_load_cache_gives_the_same_corpus_as_a_cold_load(chain_bank, tmp_path):
+    from kb.loading import LoadCache, load_corpus
+
+    first = load_corpus(chain_bank)
+    (chain_bank / "faiss.md").write_text(entry("Faiss", body="坏链接 [[nowhere]]"), encoding="utf-8")
+    (chain_bank / "vector-database.md").write_text(entry("向量库", body="索引常用 [[HNSW]]。"), encoding="utf-8")
+    cold = load_corpus(chain_bank)
+    warm = load_corpus(chain_bank, cache=first.cache)
+    assert warm.entries == cold.entries and warm.issues == cold.issues and warm.input_hash == cold.input_hash
+    assert any(i.code == "unresolved-link" for i in warm.issues)
+    again = load_corpus(chain_bank, cache=warm.cache)  # everything from the cache, nothing parsed
+    assert again.entries == cold.entries and again.issues == cold.issues
+    path = tmp_path / "cache.pickle"
+    warm.cache.write(path)
+    assert LoadCache.read(path).rendered.keys() == warm.cache.rendered.keys()
+
+
+def test_a_broken_load_cache_is_ignored(chain_bank, tmp_path):
+    out = tmp_path / "build"
+    build(chain_bank, out, emitters())
+    cache = versions_dir(out) / "load-cache.pickle"
+    assert cache.is_file()
+    for junk in (b"", b"not a pickle", b"\x80\x05\x95garbage"):
+        cache.write_bytes(junk)
+        (chain_bank / "faiss.md").write_text(entry("Faiss", body=f"正文 {len(junk)}"), encoding="utf-8")
+        result = build(chain_bank, out, emitters())
+        assert "正文" in result.corpus.entries["faiss"].body_text
+    assert cache.stat().st_size > 1000  # rewritten by the last build

@@ -1,0 +1,66 @@
+"""The bulk index writer writes what Whoosh's own writer writes: every term, every posting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from whoosh import index as windex
+from whoosh.writing import SegmentWriter
+
+from bench.corpus import generate
+from kb import indexing
+from kb.loading import load_corpus
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def contents(folder: Path, indexname: str) -> tuple:
+    """Everything a reader sees: per term its statistics and postings (with block statistics),
+    per document its field lengths and stored fields."""
+    ix = windex.open_dir(str(folder), indexname=indexname)
+    with ix.reader() as r:
+        terms = []
+        for field, text in r.all_terms():
+            ti = r.term_info(field, text)
+            m = r.postings(field, text)
+            postings = []
+            while m.is_active():
+                postings.append((m.id(), m.weight(), m.value(), m.block_min_length(), m.block_max_length(),
+                                 m.block_max_weight()))
+                m.next()
+            terms.append((field, text, ti.weight(), ti.doc_frequency(), ti.min_length(), ti.max_length(),
+                          ti.max_weight(), ti.min_id(), ti.max_id(), postings))
+        names = [n for n, f in ix.schema.items() if f.scorable]
+        lengths = [[r.doc_field_length(d, n) for n in names] for d in range(r.doc_count_all())]
+        totals = [r.field_length(n) for n in names]
+        return terms, lengths, totals, list(r.all_stored_fields())
+
+
+@pytest.mark.parametrize("bank", ["real", "generated"])
+def test_bulk_writer_equals_whooshs_writer(bank, tmp_path):
+    # the generated bank has terms in more than 128 documents: several blocks per posting list
+    folder = ROOT / "entries" if bank == "real" else generate(200, tmp_path / "bank")
+    corpus = load_corpus(folder)
+    schema = indexing.make_schema(indexing._tokenizer(corpus))
+    for indexname, docs in (("MAIN", indexing._entry_docs), ("questions", indexing._question_docs)):
+        ours, theirs = tmp_path / f"ours-{indexname}", tmp_path / f"theirs-{indexname}"
+        ours.mkdir(), theirs.mkdir()
+        indexing._write_part(windex.create_in(str(ours), schema, indexname=indexname), docs(corpus.entries.values()),
+                             0, None)
+        writer = SegmentWriter(windex.create_in(str(theirs), schema, indexname=indexname))
+        for doc in docs(corpus.entries.values()):
+            writer.add_document(**doc)
+        writer.commit()
+        a, b = contents(ours, indexname), contents(theirs, indexname)
+        assert len(a[0]) > 1000 and a == b
+        if bank == "generated":
+            assert max(t[3] for t in a[0]) > 128
+
+
+def test_bulk_writer_refuses_fields_it_cannot_write(tmp_path):
+    from whoosh.fields import ID, TEXT, Schema
+
+    ix = windex.create_in(str(tmp_path), Schema(key=ID(stored=True), text=TEXT(vector=True)))
+    with pytest.raises(ValueError, match="needs Whoosh's own writer"):
+        indexing._Writer(ix)
