@@ -54,7 +54,7 @@ def queries(ix: SearchIndex, n: int, seed: int = 3) -> list[str]:
 def fts5_table(ix: SearchIndex) -> sqlite3.Connection:
     db = sqlite3.connect(":memory:")
     db.execute("create virtual table docs using fts5(key unindexed, kind unindexed, names, lead, text)")
-    seg = lambda s: " ".join(ix.tokenizer.index_terms(s))  # noqa: E731
+    seg = lambda s: " ".join(ix.tokenizer.term_counts(s).elements())  # noqa: E731
     rows = [(k, "entry", seg(" ".join([k, e["title"], *e["aliases"]])), seg(e["summary"] + " " + " ".join(e["tags"])),
              seg(e["text"])) for k, e in ix.entries.items()]
     rows += [(k, "question", "", seg(q["q"]), seg(q["text"])) for k, q in ix.questions.items()]

@@ -122,20 +122,25 @@ class BankTokenizer(Tokenizer):
             pos += 1
         return out
 
-    def index_terms(self, text: str, subwords: bool = True) -> list[str]:
-        """Just the terms of `text` (index mode, or precise with `subwords=False`): the hot path
-        of building the index and the site's search data, so each distinct word's terms (itself
-        and its sub-words, or nothing) are computed once."""
+    def term_counts(self, text: str, subwords: bool = True) -> Counter[str]:
+        """How often each term occurs in `text` (index mode, or precise with `subwords=False`):
+        the hot path of building the index and the site's search data. Words are counted as
+        rjieba cuts them, then each distinct word's terms (itself and its sub-words, or none for
+        punctuation and stopwords) are looked up once: per word of a bank, not per occurrence."""
         cache = self.__dict__.setdefault("_word_terms" if subwords else "_word_terms_precise", {})
-        out: list[str] = []
-        for word in self.segmenter.cut(unicodedata.normalize("NFKC", text)):
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+        out: dict[str, int] = {}
+        get = out.get
+        for word, n in Counter(self.segmenter.cut(text)).items():
             terms = cache.get(word)
             if terms is None:
                 low = word.lower()
                 skip = (not word[0].isalnum() and not WORD_RE.search(word)) or low in STOPWORDS
                 terms = cache[word] = [] if skip else [low, *(self._expansions(word) if subwords else [])]
-            out += terms
-        return out
+            for term in terms:
+                out[term] = get(term, 0) + n
+        return Counter(out)
 
     def __getstate__(self) -> dict:
         return {"words": self.words}  # caches and the segmenter are rebuilt, not pickled
@@ -176,6 +181,6 @@ class BankFrequency(Frequency):
     def word_values(self, value, analyzer, **kwargs):  # noqa: ANN001, ANN201
         if not isinstance(analyzer, BankTokenizer):
             return super().word_values(value, analyzer, **kwargs)
-        counts = Counter(analyzer.index_terms(value))
+        counts = analyzer.term_counts(value)
         boost = self.field_boost
         return ((w, n, n * boost, pack_uint(n)) for w, n in counts.items())

@@ -12,7 +12,6 @@ import json
 import shutil
 import zlib
 from array import array
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
@@ -205,7 +204,7 @@ def _postings(field: object, value: str) -> Iterable[tuple[bytes, int, float, by
     fmt = field.format
     if isinstance(fmt, BankFrequency) and isinstance(field.analyzer, BankTokenizer) and isinstance(value, str):
         boost = fmt.field_boost
-        counts = Counter(field.analyzer.index_terms(value))
+        counts = field.analyzer.term_counts(value)
         return [(w.encode(), n, n * boost, pack_uint(n)) for w, n in counts.items()]
     return field.index(value)
 

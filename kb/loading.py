@@ -13,12 +13,15 @@ import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from pydantic import ValidationError
 
 from kb import __version__, markdown
+from kb.forking import ChildFailed, fork
 from kb.frontmatter import Document, FrontMatterError
 from kb.frontmatter import parse as parse_frontmatter
 from kb.links import NameIndex, NameOwner, backlinks, dedupe, prerequisite_cycles
@@ -26,6 +29,9 @@ from kb.markdown import slugify
 from kb.model import ID_RE, RESERVED_IDS, Corpus, Entry, FrontMatter, Issue, Link, Question
 
 MAX_BYTES = 1 << 20
+PARALLEL_MIN = 200  # files to parse before a second process pays for its fork and pickling
+T = TypeVar("T")
+R = TypeVar("R")
 CATEGORIES_FILE = "_categories.yml"
 Progress = Callable[[str, int, int], None]
 
@@ -155,10 +161,12 @@ def read_draft(path: Path, shown: str, issues: list[Issue], cache: LoadCache | N
     if text is None:
         return None
     digest = hashlib.sha256(text.encode()).hexdigest()
-    if cache is not None:
-        hit = cache.drafts.get((shown, digest))
-        if hit is not None:
-            return hit
+    hit = cache.drafts.get((shown, digest)) if cache is not None else None
+    return hit or parse_draft(path, shown, text, digest, issues)
+
+
+def parse_draft(path: Path, shown: str, text: str, digest: str, issues: list[Issue]) -> Draft | None:
+    """Parse and validate the front-matter of one file's `text`; problems go to `issues`."""
     try:
         doc = parse_frontmatter(text)
     except FrontMatterError as exc:
@@ -318,6 +326,38 @@ def _check_bank(entries: dict[str, Entry], issues: list[Issue]) -> None:
             warn("no-sources", "entry has no sources", "cite a paper, official docs or a spec under `sources:`")
 
 
+def split_work(items: list[T], work: Callable[[T], R], label: str, progress: Progress | None) -> list[R]:
+    """`[work(x) for x in items]`, the second half in a forked process when there are enough items
+    to pay for it (parsing and rendering are CPU-bound; results come back pickled)."""
+    total = len(items)
+    half = total // 2 if total >= PARALLEL_MIN and (os.cpu_count() or 1) > 1 else total
+
+    def run(part: list[T], shown: Callable[[int], int]) -> list[R]:
+        out = []
+        for i, x in enumerate(part):
+            out.append(work(x))
+            if progress and ((i + 1) % 50 == 0 or i + 1 == len(part)):
+                progress(label, shown(i + 1), total)
+        return out
+
+    child = fork(label, partial(run, items[half:], lambda n: half + n)) if half < total else None
+    try:
+        first = run(items[:half], lambda n: min(total, 2 * n) if child else n)
+        if child is None:
+            return first
+        try:
+            second = child.wait()[1]
+        except ChildFailed:  # e.g. a result that does not pickle: do that half here instead
+            second = run(items[half:], lambda n: half + n)
+        if progress:
+            progress(label, total, total)
+        return first + second
+    except BaseException:
+        if child is not None:
+            child.kill()
+        raise
+
+
 def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: LoadCache | None = None) -> Corpus:
     """Read, validate, link and render the bank in `entries_dir`. With a `cache` (from an earlier
     load), unchanged files are reused instead of parsed; the result is the same either way.
@@ -328,28 +368,52 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
     files = entry_files(entries_dir) if entries_dir.is_dir() else []
     if not entries_dir.is_dir():
         issues.append(_issue(str(entries_dir), 1, "no-entries", "entries folder does not exist"))
-    drafts = []
+    # Read every file (cheap), then parse the ones the cache does not have, in two processes
+    drafts_at: dict[int, Draft] = {}
+    todo: list[tuple[int, Path, str, str]] = []
     for i, path in enumerate(files):
-        if (d := read_draft(path, str(path), issues, cache)) is not None:
-            drafts.append(d)
-            fresh.drafts[(d.path, d.digest)] = d
-        if progress:
-            progress("read", i + 1, len(files))
+        text = _read_text(path, str(path), issues)
+        if text is not None:
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            hit = cache.drafts.get((str(path), digest)) if cache is not None else None
+            if hit is not None:
+                drafts_at[i] = hit
+            else:
+                todo.append((i, path, text, digest))
+
+    def parse(item: tuple[int, Path, str, str]) -> tuple[Draft | None, list[Issue]]:
+        own: list[Issue] = []
+        return parse_draft(item[1], str(item[1]), item[2], item[3], own), own
+
+    for (i, *_), (d, own) in zip(todo, split_work(todo, parse, "read", progress)):
+        issues.extend(own)
+        if d is not None:
+            drafts_at[i] = d
+    drafts = [drafts_at[i] for i in sorted(drafts_at)]
+    fresh.drafts.update(((d.path, d.digest), d) for d in drafts)
     drafts = _unique(drafts, issues)
     names = _names(drafts, issues)
-    entries: dict[str, Entry] = {}
     context = _context_key(names, categories)
-    for i, d in enumerate(drafts):
-        key = (d.path, d.digest, context)
-        hit = cache.rendered.get(key) if cache is not None else None
-        if hit is None:
-            own: list[Issue] = []
-            hit = (render_entry(d, names, categories, own), own)
-        fresh.rendered[key] = hit
-        entries[d.id] = hit[0]
-        issues.extend(hit[1])
-        if progress:
-            progress("render", i + 1, len(drafts))
+    rendered = {}
+    missing = []
+    for d in drafts:
+        hit = cache.rendered.get((d.path, d.digest, context)) if cache is not None else None
+        if hit is not None:
+            rendered[d.id] = hit
+        else:
+            missing.append(d)
+
+    def render(d: Draft) -> tuple[Entry, list[Issue]]:
+        own: list[Issue] = []
+        return render_entry(d, names, categories, own), own
+
+    rendered.update(zip((d.id for d in missing), split_work(missing, render, "render", progress)))
+    entries: dict[str, Entry] = {}
+    for d in drafts:
+        entry, own = rendered[d.id]
+        fresh.rendered[(d.path, d.digest, context)] = (entry, own)
+        entries[d.id] = entry
+        issues.extend(own)
     _check_bank(entries, issues)
     digest = hashlib.sha256(f"llm-kb {__version__}\n".encode())
     cat_path = entries_dir / CATEGORIES_FILE

@@ -44,7 +44,7 @@ def mentions(e: Entry, words: set[str]) -> bool:
 def _terms(tok: BankTokenizer, text: str, mode: str = "index") -> Counter:
     """Term counts. Long texts (bodies, answers) use query mode (no sub-words): half the cost,
     and the browser's prefix matching finds the longer words from their beginnings anyway."""
-    return Counter(tok.index_terms(text, subwords=mode == "index"))
+    return tok.term_counts(text, subwords=mode == "index")
 
 
 def _add(weights: dict[str, float], counts: Counter, w: float, top: int | None = None) -> None:

@@ -271,3 +271,22 @@ def test_links_in_answers_are_edges_with_lines(make_bank):
     [link] = corpus.entries["a"].links
     assert (link.target, link.kind, link.line) == ("b", "link", 14)
     assert corpus.entries["a"].questions[0].answer_html == '<p>第一行\n见 <a class="wikilink" href="b.html">B</a>。</p>\n'
+
+
+def test_parallel_load_gives_the_same_corpus(tmp_path, monkeypatch):
+    """Big banks are parsed and rendered in two processes; the result must not depend on it."""
+    from bench.corpus import generate
+    from kb import loading
+
+    bank = generate(60, tmp_path / "bank")
+    (bank / "e7.md").write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")  # issues from the child too
+    (bank / "e50.md").write_text((bank / "e50.md").read_text(encoding="utf-8") + "\n[[no-such-entry]]\n",
+                                 encoding="utf-8")
+    monkeypatch.setattr(loading, "PARALLEL_MIN", 10)
+    seen = []
+    parallel = loading.load_corpus(bank, progress=lambda *a: seen.append(a))
+    monkeypatch.setattr(loading, "PARALLEL_MIN", 10**9)
+    serial = loading.load_corpus(bank)
+    assert parallel.entries == serial.entries and parallel.issues == serial.issues
+    assert {i.path.rsplit("/", 1)[1] for i in parallel.errors} >= {"e7.md", "e50.md"}  # and links to e7
+    assert ("read", 60, 60) in seen and ("render", 59, 59) in seen
