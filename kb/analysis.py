@@ -20,6 +20,7 @@ import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 import rjieba
 from whoosh.analysis import Token, Tokenizer
@@ -65,6 +66,17 @@ def dictionary_words(names: Iterable[str]) -> tuple[str, ...]:
             if len(part) > 1 and CJK_RE.search(part):
                 out.add(part.lower())
     return tuple(sorted(out))
+
+
+def bank_tokenizer(names: Iterable[str]) -> BankTokenizer:
+    """The analyzer for a bank whose titles, aliases and tags are `names` (the index and the
+    site's search data both use it; built once per process for the same names)."""
+    return _bank_tokenizer(tuple(names))
+
+
+@lru_cache(maxsize=4)
+def _bank_tokenizer(names: tuple[str, ...]) -> BankTokenizer:
+    return BankTokenizer(dictionary_words(names))
 
 
 class BankTokenizer(Tokenizer):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -25,10 +24,10 @@ from functools import partial as partial_call
 from pathlib import Path
 from typing import Protocol
 
-from kb import __version__
+from kb.codehash import code_hash
 from kb.forking import ChildFailed, fork
 from kb.loading import LoadCache, load_corpus
-from kb.model import Corpus, Entry, Issue
+from kb.model import Corpus, Issue
 from kb.indexing import update_index, write_index
 from kb.store_writer import DB_NAME, update_store, write_store
 
@@ -40,9 +39,10 @@ LOAD_CACHE = "load-cache.pickle"  # in the versions folder: parsed files, for th
 class BuildError(Exception):
     """The build cannot run or the bank has errors; nothing was swapped in."""
 
-    def __init__(self, message: str, issues: list[Issue] | None = None) -> None:
+    def __init__(self, message: str, issues: list[Issue] | None = None, cache: LoadCache | None = None) -> None:
         super().__init__(message)
         self.issues = issues or []
+        self.cache = cache  # what the load parsed, when it got that far (kb.watch reuses it)
 
 
 @dataclass
@@ -129,36 +129,25 @@ def build_lock(out: Path) -> Iterator[int]:
 def manifest_of(corpus: Corpus) -> dict:
     """What an incremental build compares: per entry its hash and the edges and tags it had."""
     return {
-        "version": __version__,
+        "version": code_hash(),
         "build_id": corpus.build_id,
         "entries": {
-            e.id: {"hash": e.content_hash, "out": output_hash(e), "links": sorted({l.target for l in e.links}), "tags": e.tags,
+            e.id: {"hash": e.content_hash, "out": e.rendered_hash, "links": sorted({l.target for l in e.links}), "tags": e.tags,
                    "category": e.category, "title": e.title, "questions": [q.id for q in e.questions]}
             for e in corpus.entries.values()
         },
     }
 
 
-def output_hash(e: Entry) -> str:
-    """What an entry renders to: it changes without its source when a linked entry is renamed."""
-    h = hashlib.sha1(e.body_html.encode())
-    h.update(e.body_text.encode())
-    for q in e.questions:
-        h.update(q.answer_html.encode())
-        h.update(q.answer_text.encode())
-    h.update(repr([(l.target, l.kind, l.anchor, l.line) for l in e.links]).encode())
-    return h.hexdigest()[:16]
-
-
 def diff(previous: dict | None, corpus: Corpus, settings_key: str) -> Changes:
     """Entries changed since the previous manifest; a full build when code or settings changed."""
     if previous is None:
         return Changes(full=True, reason="no previous build")
-    if previous.get("version") != __version__ or previous.get("settings") != settings_key:
+    if previous.get("version") != code_hash() or previous.get("settings") != settings_key:
         return Changes(full=True, reason="code version or settings changed")
     old = previous.get("entries", {})
     changed = {i for i, e in corpus.entries.items()
-               if old.get(i, {}).get("hash") != e.content_hash or old[i].get("out") != output_hash(e)}
+               if old.get(i, {}).get("hash") != e.content_hash or old[i].get("out") != e.rendered_hash}
     removed = set(old) - set(corpus.entries)
     return Changes(full=False, changed=changed, removed=removed)
 
@@ -202,18 +191,24 @@ def _prune(out: Path, keep: Path) -> None:
 
 def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, full: bool = False,
           settings_key: str = "", progress: Progress | None = None,
-          log: Callable[[str], None] | None = None) -> BuildResult:
+          log: Callable[[str], None] | None = None, cache: LoadCache | None = None) -> BuildResult:
     """Validate the bank and publish a new build at `out`; raise BuildError and change nothing
-    when the bank has errors (or warnings, with `strict`) or another build holds the lock."""
+    when the bank has errors (or warnings, with `strict`) or another build holds the lock.
+    `cache`: what an earlier load in this process parsed (see kb.watch); without it the cache
+    saved in the build folder is used, and this build's is saved there by a forked child."""
     say = log or (lambda _line: None)
     with build_lock(out) as lock_fd:
         t0 = time.perf_counter()
         cache_path = versions_dir(out) / LOAD_CACHE
-        corpus = load_corpus(entries, progress, None if full else LoadCache.read(cache_path))
+        save_cache = cache is None  # a caller holding the cache in memory has no use for the file
+        if cache is None and not full:
+            cache = LoadCache.read(cache_path)
+        corpus = load_corpus(entries, progress, None if full else cache)
         timings = {"load": time.perf_counter() - t0}
         failing = corpus.issues if strict else corpus.errors
         if failing:
-            raise BuildError(f"{len(corpus.errors)} errors, {len(corpus.warnings)} warnings", corpus.issues)
+            raise BuildError(f"{len(corpus.errors)} errors, {len(corpus.warnings)} warnings", corpus.issues,
+                             corpus.cache)
         say(f"load: {len(corpus.entries)} entries, {len(corpus.questions)} questions in {timings['load']:.2f}s")
         vdir = versions_dir(out)
         for stale in vdir.glob("staging-*"):
@@ -241,7 +236,8 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
                     for e in emitters if getattr(e, "parallel", False)]
         # Saving what the load parsed (for the next build) costs a pickle of the whole corpus:
         # a child does it while the emitters run. Losing it only makes the next build slower.
-        saver = fork("load cache", partial_call(corpus.cache.write, cache_path), close_fds=(lock_fd,))
+        saver = fork("load cache", partial_call(corpus.cache.write, cache_path), close_fds=(lock_fd,)) \
+            if save_cache else None
         try:
             for emitter in emitters:
                 if getattr(emitter, "parallel", False):
@@ -257,11 +253,12 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
                     raise BuildError(str(exc)) from None
                 say(f"{child.name}: {'partial' if done else 'full'} in {timings[child.name]:.2f}s (in parallel)")
             try:
-                saver.wait()
+                if saver is not None:
+                    saver.wait()
             except ChildFailed as exc:
                 say(f"warning: the load cache was not saved ({exc}); the next build re-reads every file")
         except BaseException:
-            for child in [*children, saver]:  # no writer may outlive a failed build
+            for child in [*children, *([saver] if saver else [])]:  # no writer may outlive a failed build
                 child.kill()
             raise
         manifest = manifest_of(corpus) | {"settings": settings_key}

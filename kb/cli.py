@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kb import __version__
-from kb.build import BuildError, IndexEmitter, StoreEmitter, build, current
+from kb.build import BuildError, BuildResult, IndexEmitter, StoreEmitter, build, current
 from kb.loading import load_corpus
 from kb.model import ID_RE, RESERVED_IDS, Issue
 
@@ -99,24 +99,48 @@ def site_emitter(base_url: str):  # noqa: ANN201
     return SiteEmitter(base_url=base_url)
 
 
+def report_build(outcome: BuildResult | BuildError, out_dir: Path, *, strict: bool, quiet: bool) -> bool:
+    """Print a build's warnings and summary, or why it was refused; True when it was built."""
+    if isinstance(outcome, BuildError):
+        if outcome.issues:
+            print_issues(outcome.issues, strict)
+        err.print(f"Aborted: {outcome}. The previous build (if any) is still in place.", markup=False)
+        return False
+    print_issues(outcome.corpus.warnings, strict)
+    if not quiet:
+        c = outcome.corpus
+        err.print(f"Built {c.build_id}: {len(c.entries)} entries, {len(c.questions)} questions, "
+                  f"{len(c.edges)} links in {outcome.timings['total']:.2f}s -> {out_dir}", markup=False)
+    return True
+
+
 def run_build(entries: Path, out_dir: Path, *, strict: bool = False, quiet: bool = False, full: bool = False,
               base_url: str = "") -> None:
     """Build with progress and issue reporting; exit 1 (nothing swapped in) on failure."""
     emitters = [StoreEmitter(), IndexEmitter(), site_emitter(base_url)]
     with Reporter(quiet) as rep:
         try:
-            result = build(entries, out_dir, emitters, strict=strict, full=full, settings_key=f"base_url={base_url}",
-                           progress=rep.progress, log=rep.log)
+            outcome: BuildResult | BuildError = build(
+                entries, out_dir, emitters, strict=strict, full=full, settings_key=f"base_url={base_url}",
+                progress=rep.progress, log=rep.log)
         except BuildError as exc:
-            if exc.issues:
-                print_issues(exc.issues, strict)
-            err.print(f"Aborted: {exc}. The previous build (if any) is still in place.", markup=False)
-            raise typer.Exit(1) from None
-    print_issues(result.corpus.warnings, strict)
-    if not quiet:
-        c = result.corpus
-        err.print(f"Built {c.build_id}: {len(c.entries)} entries, {len(c.questions)} questions, "
-                  f"{len(c.edges)} links in {result.timings['total']:.2f}s -> {out_dir}", markup=False)
+            outcome = exc
+    if not report_build(outcome, out_dir, strict=strict, quiet=quiet):
+        raise typer.Exit(1)
+
+
+def watch_build(entries: Path, out_dir: Path, *, strict: bool = False, quiet: bool = False, base_url: str = "") -> None:
+    """Build, then rebuild on every change to the bank until interrupted (Ctrl-C)."""
+    from kb.watch import watch
+
+    emitters = [StoreEmitter(), IndexEmitter(), site_emitter(base_url)]
+    rep = Reporter(quiet)
+    err.print(f"Watching {entries} (Ctrl-C to stop)", markup=False)
+    try:
+        watch(entries, out_dir, emitters, lambda o: report_build(o, out_dir, strict=strict, quiet=quiet),
+              strict=strict, settings_key=f"base_url={base_url}", log=rep.log)
+    except KeyboardInterrupt:
+        err.print("Stopped watching.", markup=False)
 
 
 @app.command("build")
@@ -127,12 +151,20 @@ def build_cmd(
     quiet: QuietOpt = False,
     full: Annotated[bool, typer.Option("--full", help="Rebuild everything, ignoring the previous build.")] = False,
     base_url: Annotated[str, typer.Option("--base-url", help="Public URL of the site, for sitemap.xml and the feed.")] = "",
+    watch: Annotated[bool, typer.Option("--watch", help="Keep running: rebuild on every change to the entries.")] = False,
 ) -> None:
     """Validate the bank and write kb.sqlite, index/ and site/ into the build folder.
 
     The new build is written beside the old one and swapped in at the end: a failed or
-    interrupted build leaves the previous one whole and serving.
+    interrupted build leaves the previous one whole and serving. With --watch, every change
+    to the entries is rebuilt at once (in a warm process: an edit costs well under a second).
     """
+    if watch:
+        if full:
+            raise typer.BadParameter("--watch rebuilds incrementally; run `kb build --full` on its own",
+                                     param_hint="--full")
+        watch_build(entries, out_dir, strict=strict, quiet=quiet, base_url=base_url)
+        return
     run_build(entries, out_dir, strict=strict, quiet=quiet, full=full, base_url=base_url)
 
 

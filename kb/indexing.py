@@ -9,6 +9,7 @@ index in a forked process while the entries' index is written.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import zlib
 from array import array
@@ -25,7 +26,7 @@ from whoosh.util.numlists import delta_encode
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
-from kb.analysis import BankFrequency, BankTokenizer, dictionary_words
+from kb.analysis import BankFrequency, BankTokenizer, bank_tokenizer
 from kb.forking import fork
 from kb.model import Corpus, Entry
 
@@ -218,11 +219,6 @@ def _write_part(ix: windex.Index, docs: Iterator[dict], total: int, progress: Pr
     writer.commit()
 
 
-def _tokenizer(corpus: Corpus) -> BankTokenizer:
-    names = [n for e in corpus.entries.values() for n in (e.title, *e.aliases, *e.tags)]
-    return BankTokenizer(dictionary_words(names))
-
-
 def _entry_docs(entries: Iterable[Entry]) -> Iterator[dict]:
     for e in entries:
         yield {"kind": "entry", "key": e.id, "category": e.category, "tags": ",".join(e.tags),
@@ -255,7 +251,7 @@ def write_index(corpus: Corpus, folder: Path, progress: Progress | None = None) 
     """Write the Whoosh indexes (entries, and questions under QUESTIONS) and docs.json into an
     empty `folder`. The two indexes are written at once, the questions in a forked process."""
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tokenizer(corpus)
+    tokenizer = bank_tokenizer(corpus.names)
     schema = make_schema(tokenizer)
     entries_ix = windex.create_in(str(folder), schema)
     questions_ix = windex.create_in(str(folder), schema, indexname=QUESTIONS)
@@ -274,14 +270,16 @@ def update_index(corpus: Corpus, folder: Path, previous: Path, changed: set[str]
     """Write `folder` as a copy of the `previous` index with only the changed entries (and
     their questions) replaced; False, writing nothing, when the analyzer's dictionary changed
     (every document would segment differently: a full build is needed)."""
-    tokenizer = _tokenizer(corpus)
+    tokenizer = bank_tokenizer(corpus.names)
     try:
         before = json.loads((previous / DOCS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     if before.get("dictionary_hash") != tokenizer.dictionary_hash:
         return False
-    shutil.copytree(previous, folder)  # a real copy: Whoosh deletes obsolete files on commit
+    # Hard links, not copies: Whoosh never rewrites a file (new segments and TOCs get new names,
+    # deletions live in the TOC) and only unlinks obsolete ones. Its lock file is made anew.
+    shutil.copytree(previous, folder, copy_function=os.link, ignore=shutil.ignore_patterns("*_WRITELOCK", DOCS_FILE))
     touched = changed | removed
     fresh = [corpus.entries[i] for i in sorted(changed) if i in corpus.entries]
     for indexname, keys, docs in (
@@ -289,7 +287,7 @@ def update_index(corpus: Corpus, folder: Path, previous: Path, changed: set[str]
         (QUESTIONS, {q for i in touched for q in old_questions.get(i, [])}, _question_docs(fresh)),
     ):
         ix = windex.open_dir(str(folder), indexname=indexname) if indexname else windex.open_dir(str(folder))
-        writer = ix.writer()
+        writer = _Writer(ix)  # a new segment beside the old ones (docnums start at 0 in it)
         for key in sorted(keys):
             writer.delete_by_term("key", key)
         for doc in docs:

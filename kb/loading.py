@@ -21,6 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from kb import __version__, markdown
+from kb.codehash import code_hash
 from kb.forking import ChildFailed, fork
 from kb.frontmatter import Document, FrontMatterError
 from kb.frontmatter import parse as parse_frontmatter
@@ -57,7 +58,8 @@ class LoadCache:
 
     drafts: dict[tuple[str, str], Draft] = field(default_factory=dict)
     rendered: dict[tuple[str, str, str], tuple[Entry, list[Issue]]] = field(default_factory=dict)
-    version: str = __version__
+    names: tuple[object, NameIndex, list[Issue], str] | None = None  # (inputs, names, issues, context key)
+    version: str = field(default_factory=code_hash)
 
     @classmethod
     def read(cls, path: Path) -> LoadCache | None:
@@ -66,7 +68,7 @@ class LoadCache:
             cache = pickle.loads(path.read_bytes())  # our own file in the build folder
         except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
             return None
-        return cache if isinstance(cache, cls) and cache.version == __version__ else None
+        return cache if isinstance(cache, cls) and cache.version == code_hash() else None
 
     def write(self, path: Path) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
@@ -76,7 +78,7 @@ class LoadCache:
 
 def _context_key(names: NameIndex, categories: dict[str, str]) -> str:
     """Everything besides its own text that rendering an entry depends on."""
-    h = hashlib.sha256(__version__.encode())
+    h = hashlib.sha256(code_hash().encode())
     h.update(repr(sorted((k, o.entry_id) for k, o in names.owners.items())).encode())
     h.update(repr(sorted(names.titles.items())).encode())
     h.update(repr(sorted(categories.items())).encode())
@@ -88,10 +90,13 @@ def _issue(path: str, line: int, code: str, message: str, hint: str = "", severi
 
 
 def entry_files(entries_dir: Path) -> list[Path]:
-    """Entry files of a bank: every `*.md`, except names starting with `_` or `.`."""
-    return sorted(
-        p for p in entries_dir.rglob("*.md") if not any(part.startswith(("_", ".")) for part in p.relative_to(entries_dir).parts)
-    )
+    """Entry files of a bank: every `*.md`, except names starting with `_` or `.` (folders too),
+    in path order (compared part by part, as sorted Paths are)."""
+    found = []
+    for root, dirs, files in os.walk(entries_dir):
+        dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
+        found += [os.path.join(root, f) for f in files if f.endswith(".md") and not f.startswith(("_", "."))]
+    return [Path(p) for p in sorted(found, key=lambda p: p.split(os.sep))]
 
 
 def load_categories(entries_dir: Path, issues: list[Issue]) -> dict[str, str]:
@@ -275,13 +280,26 @@ def render_entry(d: Draft, names: NameIndex, categories: dict[str, str], issues:
                 issues.append(_issue(shown, line, "unresolved-link", f"{key}: '{name}' is no entry", hint))
             elif target != d.id:
                 links.append(Link(d.id, target, kind, line))  # type: ignore[arg-type]
-    return Entry(
+    entry = Entry(
         id=d.id, path=shown, title=fm.title.strip(), aliases=fm.aliases, category=fm.category, tags=fm.tags,
         difficulty=fm.difficulty, added=fm.added, summary=fm.summary.strip(), prerequisites=fm.prerequisites,
         related=fm.related, sources=fm.sources, body_md=doc.body, body_html=markdown.render(body),
         body_text=body.text, headings=body.headings, questions=questions, links=dedupe(links),
         content_hash=d.digest, source=d.text,
     )
+    entry.rendered_hash = rendered_hash(entry)
+    return entry
+
+
+def rendered_hash(e: Entry) -> str:
+    """A hash of what an entry renders to (HTML, text, edges)."""
+    h = hashlib.sha1(e.body_html.encode())
+    h.update(e.body_text.encode())
+    for q in e.questions:
+        h.update(q.answer_html.encode())
+        h.update(q.answer_text.encode())
+    h.update(repr([(l.target, l.kind, l.anchor, l.line) for l in e.links]).encode())
+    return h.hexdigest()[:16]
 
 
 def _check_bank(entries: dict[str, Entry], issues: list[Issue]) -> None:
@@ -392,8 +410,15 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
     drafts = [drafts_at[i] for i in sorted(drafts_at)]
     fresh.drafts.update(((d.path, d.digest), d) for d in drafts)
     drafts = _unique(drafts, issues)
-    names = _names(drafts, issues)
-    context = _context_key(names, categories)
+    inputs = (tuple((d.path, d.digest) for d in drafts), tuple(categories.items()))
+    if cache is not None and cache.names is not None and cache.names[0] == inputs:
+        fresh.names = cache.names
+    else:
+        own: list[Issue] = []
+        names = _names(drafts, own)
+        fresh.names = (inputs, names, own, _context_key(names, categories))
+    _, names, own, context = fresh.names
+    issues.extend(own)
     rendered = {}
     missing = []
     for d in drafts:

@@ -126,6 +126,7 @@ class Entry:
     links: list[Link]  # outgoing edges, all kinds, deduplicated
     content_hash: str
     source: str  # the whole file as written
+    rendered_hash: str = ""  # of what it renders to: changes without the source when a linked entry is renamed
 
 
 @dataclass
@@ -150,6 +151,11 @@ class Corpus:
     @property
     def questions(self) -> dict[str, Question]:
         return {q.id: q for e in self.entries.values() for q in e.questions}
+
+    @property
+    def names(self) -> list[str]:
+        """Every title, alias and tag: the words the bank's analyzer keeps whole."""
+        return [n for e in self.entries.values() for n in (e.title, *e.aliases, *e.tags)]
 
     @property
     def edges(self) -> list[Link]:

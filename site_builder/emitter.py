@@ -13,8 +13,10 @@ assets, of the core's code, or of the base URL makes it fall back to a full buil
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import pickle
 import re
 import shutil
 from collections.abc import Callable
@@ -27,7 +29,8 @@ from markupsafe import Markup, escape
 from pygments.formatters import HtmlFormatter
 
 import kb
-from kb import __version__
+from kb.analysis import bank_tokenizer
+from kb.codehash import code_hash
 from kb.build import Changes, link_tree, write_file
 from kb.model import Corpus, Entry
 from site_builder import context as ctxmod
@@ -53,21 +56,19 @@ def _dumps(data: object) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
 
 
-def _key(data: object) -> str:
-    """A cheap stable text of plain data (dicts keep insertion order) for fingerprints."""
-    return repr(data)
+def _key(data: object) -> bytes:
+    """Stable bytes of plain data (dicts keep insertion order) for fingerprints: a pickle without
+    its memo (so equal data gives equal bytes whatever objects it shares), 3x faster than repr."""
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=5)
+    pickler.fast = True
+    pickler.dump(data)
+    return buf.getvalue()
 
 
-@lru_cache(maxsize=1)
 def code_key() -> str:
     """Hash of everything besides the bank that shapes the output: our code and the core's."""
-    h = hashlib.blake2b(digest_size=12)
-    h.update(f"{__version__}\n{STATE_VERSION}\n".encode())
-    for folder in (PACKAGE_DIR, Path(kb.__file__).resolve().parent):
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".html", ".xml", ".css", ".js"):
-                h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
+    return _digest(code_hash(PACKAGE_DIR, Path(kb.__file__).resolve().parent), str(STATE_VERSION))
 
 
 LINK_RE = re.compile(r"https?://[^\s<>\"'）)\]，。]+|arXiv:\s?(\d{4}\.\d{4,5})(?:v\d+)?", re.I)
@@ -153,6 +154,7 @@ class SiteEmitter:
         self.base_url = feeds.normalize_base_url(base_url)
         self.today = today
         self.last: dict = {}  # what the last run wrote and removed (for tests and benchmarks)
+        self._memo: tuple[tuple[int, int, int], dict] | None = None  # the state file last written, and its stat
 
     def key(self) -> str:
         return _digest(code_key(), self.base_url)
@@ -168,7 +170,9 @@ class SiteEmitter:
                      progress: Progress | None = None) -> bool:
         """Re-render only what changed since `previous_build_dir`; False means: do a full emit."""
         try:
-            state = json.loads((previous_build_dir / STATE_FILE).read_text(encoding="utf-8"))
+            state = self._remembered(previous_build_dir / STATE_FILE)
+            if state is None:
+                state = json.loads((previous_build_dir / STATE_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
         prev_site = previous_build_dir / "site"
@@ -204,7 +208,7 @@ class SiteEmitter:
         has_feed = bool(self.base_url)
         for i, e in enumerate(entries):
             ctx = ctxmod.entry_context(site, e)
-            fp = _digest(e.content_hash, e.body_html, *(q.answer_html for q in e.questions), _key(ctx))
+            fp = _digest(e.content_hash, e.rendered_hash, _key(ctx))
             w.page(f"{e.id}.html", fp, lambda e=e, ctx=ctx: env.get_template("entry.html").render(entry=e, c=ctx, root="", has_feed=has_feed,
                                                                                local_map=self._local_map(site, e, ctx)))
             if progress and (i + 1 == total or (i + 1) % 50 == 0):
@@ -221,6 +225,16 @@ class SiteEmitter:
         new_state = {"key": self.key(), "version": STATE_VERSION, "pages": w.fingerprints, "slugs": site.slugs,
                      "layouts": layouts, "search": records}
         write_file(out / STATE_FILE, _dumps(new_state))
+        st = (out / STATE_FILE).stat()  # the file keeps its inode when the build folder is renamed
+        self._memo = ((st.st_ino, st.st_mtime_ns, st.st_size), new_state)
+
+    def _remembered(self, path: Path) -> dict | None:
+        """The state this emitter wrote as `path` in an earlier run of this process (kb.watch),
+        sparing the JSON parse; None when `path` is another file."""
+        if self._memo is None:
+            return None
+        st = path.stat()
+        return self._memo[1] if self._memo[0] == (st.st_ino, st.st_mtime_ns, st.st_size) else None
 
     def _local_map(self, site: SiteData, e: Entry, ctx: dict) -> Markup:
         center = graphmap.Node(e.id, ctx["self"][0], e.title, e.category, ctx["self"][1], f"{e.id}.html")
@@ -297,7 +311,7 @@ class SiteEmitter:
         and whose text contains no word that entered or left the segmenter's dictionary
         (a renamed entry changes the dictionary; only texts with those words segment anew)."""
         corpus = site.corpus
-        tok = searchdata.tokenizer_for(corpus)
+        tok = bank_tokenizer(corpus.names)
         old = cached.get("fragments", {})
         moved: set[str] = set()
         if cached.get("dict") != tok.dictionary_hash:

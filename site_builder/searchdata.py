@@ -19,20 +19,14 @@ import math
 import unicodedata
 from collections import Counter
 
-from kb.analysis import STOPWORDS, BankTokenizer, dictionary_words
+from kb.analysis import STOPWORDS, BankTokenizer
 from kb.links import norm
-from kb.model import Corpus, Entry
+from kb.model import Entry
 
 BODY_TERMS = 80  # most frequent body terms kept per entry (keeps the file O(entries), not O(text))
 ANSWER_TERMS = 30
 W_NAME, W_TAG, W_SUMMARY, W_QUESTION, W_TEXT = 40, 20, 12, 12, 5
 SNIPPET = 110
-
-
-def tokenizer_for(corpus: Corpus) -> BankTokenizer:
-    """The API index's analyzer for this bank (see kb.indexing.write_index)."""
-    names = [n for e in corpus.entries.values() for n in (e.title, *e.aliases, *e.tags)]
-    return BankTokenizer(dictionary_words(names))
 
 
 def mentions(e: Entry, words: set[str]) -> bool:

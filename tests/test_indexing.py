@@ -10,6 +10,7 @@ from whoosh.writing import SegmentWriter
 
 from bench.corpus import generate
 from kb import indexing
+from kb.analysis import bank_tokenizer
 from kb.loading import load_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ def test_bulk_writer_equals_whooshs_writer(bank, tmp_path):
     # the generated bank has terms in more than 128 documents: several blocks per posting list
     folder = ROOT / "entries" if bank == "real" else generate(200, tmp_path / "bank")
     corpus = load_corpus(folder)
-    schema = indexing.make_schema(indexing._tokenizer(corpus))
+    schema = indexing.make_schema(bank_tokenizer(corpus.names))
     for indexname, docs in (("MAIN", indexing._entry_docs), ("questions", indexing._question_docs)):
         ours, theirs = tmp_path / f"ours-{indexname}", tmp_path / f"theirs-{indexname}"
         ours.mkdir(), theirs.mkdir()
