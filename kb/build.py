@@ -63,6 +63,7 @@ class Emitter(Protocol):
 
 class StoreEmitter:
     name = "store"
+    parallel = True  # independent of the site: written in a forked process while the site renders
 
     def emit(self, corpus: Corpus, out: Path, progress: Progress | None) -> None:
         write_store(corpus, out / DB_NAME)

@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from pickle import dumps
 
+import whoosh.query  # noqa: F401 - imported here, once, not by every forked writer's delete_by_term
 from whoosh import index as windex
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
 from whoosh.fields import ID, KEYWORD, TEXT, Schema

@@ -39,7 +39,8 @@ from site_builder.context import DIFFICULTY, SiteData, site_data
 
 Progress = Callable[[str, int, int], None]
 STATE_FILE = "site-state.json"
-STATE_VERSION = 1
+STATE_VERSION = 2
+ANSWERS = "static/data/answers-"  # answer shards: <ANSWERS><n>.js
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = PACKAGE_DIR / "static"
 
@@ -64,6 +65,14 @@ def _key(data: object) -> bytes:
     pickler.fast = True
     pickler.dump(data)
     return buf.getvalue()
+
+
+def card_key(e: Entry) -> str:
+    """A digest of everything pages other than an entry's own show about it (lists, maps,
+    neighbours' pages, practice data, feed): not its body or answers."""
+    return _digest(_key((e.id, e.title, e.aliases, e.category, e.tags, e.difficulty, str(e.added),
+                         feeds.summary_of(e), [(l.target, l.kind) for l in e.links],
+                         [(q.id, q.q, q.difficulty, str(q.added)) for q in e.questions])))
 
 
 def code_key() -> str:
@@ -134,6 +143,13 @@ class Writer:
             return
         write_file(path, render())
         self.written.append(rel)
+
+    def keep(self, rel: str) -> bool:
+        """Keep the previous build's file as it is (it was hard-linked in); False if there is none."""
+        if rel not in self.previous or not (self.root / rel).is_file():
+            return False
+        self.fingerprints[rel] = self.previous[rel]
+        return True
 
     def data(self, rel: str, content: str) -> None:
         self.page(rel, _digest(content), lambda: content)
@@ -206,24 +222,39 @@ class SiteEmitter:
         entries = list(corpus.entries.values())
         total = len(entries)
         has_feed = bool(self.base_url)
+        # Pages other than an entry's own show only its card (title, tags, links, questions...):
+        # when no card changed, an edit can change only its own page, the search data and the
+        # answers, so every other page is kept without computing what it would show.
+        cards = {e.id: card_key(e) for e in entries}
+        bank = _digest(today.isoformat(), _key(corpus.categories))
+        same_cards = state.get("bank") == bank and state.get("cards") == cards
+        own = {e.id: _digest(e.content_hash, e.rendered_hash) for e in entries}
         for i, e in enumerate(entries):
+            rel = f"{e.id}.html"
+            if same_cards and state.get("own", {}).get(e.id) == own[e.id] and w.keep(rel):
+                continue
             ctx = ctxmod.entry_context(site, e)
-            fp = _digest(e.content_hash, e.rendered_hash, _key(ctx))
-            w.page(f"{e.id}.html", fp, lambda e=e, ctx=ctx: env.get_template("entry.html").render(entry=e, c=ctx, root="", has_feed=has_feed,
-                                                                               local_map=self._local_map(site, e, ctx)))
+            fp = _digest(own[e.id], _key(ctx))
+            w.page(rel, fp, lambda e=e, ctx=ctx: env.get_template("entry.html").render(
+                entry=e, c=ctx, root="", has_feed=has_feed, local_map=self._local_map(site, e, ctx)))
             if progress and (i + 1 == total or (i + 1) % 50 == 0):
                 progress("site", i + 1, total)
-        self._lists(site, w)
-        layouts = self._map(site, w, state.get("layouts", {}))
-        schedule = practice.daily_schedule(site)
-        self._home_and_tools(site, w, schedule)
         records = self._search(site, w, state.get("search", {}))
-        self._data(site, w, schedule)
-        self._feeds(site, w)
+        self._answers(site, w)
+        bank_pages = [rel for rel in w.previous if rel not in w.fingerprints and not rel.startswith(ANSWERS)]
+        if same_cards and all(w.keep(rel) for rel in bank_pages):
+            layouts = state.get("layouts", {})
+        else:
+            self._lists(site, w)
+            layouts = self._map(site, w, state.get("layouts", {}))
+            schedule = practice.daily_schedule(site)
+            self._home_and_tools(site, w, schedule)
+            self._data(site, w, schedule)
+            self._feeds(site, w)
         removed = w.remove_stale()
         self.last.update(written=sorted(w.written), removed=removed, pages=len(w.fingerprints))
         new_state = {"key": self.key(), "version": STATE_VERSION, "pages": w.fingerprints, "slugs": site.slugs,
-                     "layouts": layouts, "search": records}
+                     "layouts": layouts, "search": records, "bank": bank, "cards": cards, "own": own}
         write_file(out / STATE_FILE, _dumps(new_state))
         st = (out / STATE_FILE).stat()  # the file keeps its inode when the build folder is renamed
         self._memo = ((st.st_ino, st.st_mtime_ns, st.st_size), new_state)
@@ -332,13 +363,16 @@ class SiteEmitter:
         return {"dict": tok.dictionary_hash, "words": list(tok.words), "fragments": fragments}
 
     def _data(self, site: SiteData, w: Writer, schedule: dict) -> None:
-        n_questions = sum(len(e.questions) for e in site.corpus.entries.values())
-        shards = practice.shard_count(n_questions)
+        """The practice page's question list and daily schedule (cards only: see _answers)."""
+        shards = practice.shard_count(len(site.corpus.questions))
         w.data("static/data/questions.js", practice.questions_js(site, shards))
+        w.data("static/data/daily.js", practice.daily_js(schedule))
+
+    def _answers(self, site: SiteData, w: Writer) -> None:
+        shards = practice.shard_count(len(site.corpus.questions))
         for i, answers in practice.answer_shards(site.corpus, shards).items():
             fp = _digest("answers", str(i), *(part for qa in answers.items() for part in qa))
-            w.page(f"static/data/answers-{i}.js", fp, lambda i=i, answers=answers: practice.answers_js(i, answers))
-        w.data("static/data/daily.js", practice.daily_js(schedule))
+            w.page(f"{ANSWERS}{i}.js", fp, lambda i=i, answers=answers: practice.answers_js(i, answers))
 
     def _feeds(self, site: SiteData, w: Writer) -> None:
         if not self.base_url:

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timezone
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
-from kb.model import Corpus
+from kb.model import Corpus, Entry
 
 FEED_ENTRIES = 50
 QUOTE = {'"': "&quot;"}
@@ -40,6 +40,11 @@ def _stamp(day: date | None, fallback: date) -> str:
     return datetime.combine(day or fallback, time(0), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def summary_of(e: Entry) -> str:
+    """What the feed says of an entry: its summary, or the start of its text."""
+    return e.summary or e.body_text[:200]
+
+
 def atom_xml(base: str, corpus: Corpus, categories: dict[str, str], fallback: date) -> str:
     """The newest entries (by `added`), newest first."""
     entries = sorted(corpus.entries.values(), key=lambda e: (e.added or date.min, e.id), reverse=True)[:FEED_ENTRIES]
@@ -55,7 +60,7 @@ def atom_xml(base: str, corpus: Corpus, categories: dict[str, str], fallback: da
     for e in entries:
         url = _url(base, f"{e.id}.html")
         cat = categories.get(e.category, e.category)
-        summary = e.summary or e.body_text[:200]
+        summary = summary_of(e)
         parts.append(
             f"<entry><title>{escape(e.title)}</title><link rel=\"alternate\" type=\"text/html\" href=\"{escape(url)}\"/>"
             f"<id>{escape(url)}</id><updated>{_stamp(e.added, fallback)}</updated>"

@@ -89,3 +89,62 @@ def test_no_command_imports_api_or_site_from_the_core():
     offenders = [p.name for p in core if "import api" in p.read_text() or "site_builder" in p.read_text()
                  or "from api" in p.read_text()]
     assert offenders == []
+
+
+def test_build_watch_rebuilds_on_every_change_and_keeps_serving_on_errors(chain_bank, tmp_path):
+    import os
+    import queue
+    import signal
+    import sqlite3
+    import threading
+    import time
+
+    out = tmp_path / "build"
+    proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "build", "--watch", "--entries", str(chain_bank),
+                             "--out", str(out)], stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True).start()
+
+    def until(prefix: str) -> list[str]:
+        seen, deadline = [], time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            seen.append(line)
+            if line.startswith(prefix):
+                return seen
+        raise AssertionError(f"no line starting {prefix!r} in {seen}")
+
+    def body_text(entry_id: str) -> str:
+        with sqlite3.connect(out / "kb.sqlite") as db:
+            return db.execute("SELECT body_text FROM entries WHERE id = ?", (entry_id,)).fetchone()[0]
+
+    try:
+        until("Built ")
+        faiss = chain_bank / "faiss.md"
+        faiss.write_text(entry("Faiss", body="第二版正文，参见 [[milvus]]。"), encoding="utf-8")
+        until("Built ")
+        assert "第二版正文" in body_text("faiss")
+        faiss.write_text(entry("Faiss", body="坏链接 [[nowhere]]"), encoding="utf-8")
+        seen = until("Aborted: 1 errors")
+        assert any(f"{faiss}:" in line and "[unresolved-link]" in line for line in seen)
+        assert "第二版正文" in body_text("faiss")  # the previous build keeps serving
+        faiss.write_text(entry("Faiss", body="修好了 [[milvus]]"), encoding="utf-8")
+        until("Built ")
+        assert "修好了" in body_text("faiss")
+        (chain_bank / "new.md").write_text(entry("New", body="新条目 [[rag]]"), encoding="utf-8")
+        until("Built ")
+        assert "新条目" in body_text("new")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        until("Stopped watching")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_build_watch_refuses_full():
+    result = runner.invoke(app, ["build", "--watch", "--full"])
+    assert result.exit_code == 2 and "--full" in result.output

@@ -385,6 +385,43 @@ def test_body_edit_rerenders_just_the_entry_and_data(tmp_path):
     assert set(emitter.last["written"]) == {"moe.html", "static/data/search.js"}
 
 
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_every_kind_of_edit_builds_what_a_full_build_builds(tmp_path):
+    """Each edit is built incrementally (kept pages, fingerprints) and compared file by file
+    with a full build of the same bank; body-only edits take the path that keeps every page
+    but the entry's own, the others recompute what pages show."""
+    bank, _, _ = make_build(tmp_path)
+    emitter = SiteEmitter(base_url=BASE, today=TODAY)  # one emitter, as `kb build --watch` keeps it
+    edits = [
+        ("body", lambda: edit(bank / "moe.md", "由路由器", "由稀疏门控路由器"), {"moe.html"}),
+        ("answer", lambda: edit(bank / "rag.md", "先检索，再生成。", "先检索相关片段，再生成。"), {"rag.html"}),
+        ("summary", lambda: edit(bank / "milvus.md", "Milvus 的一句话定义。", "开源的向量数据库。"), None),
+        ("no summary: body", lambda: edit(bank / "faiss.md", "summary: Faiss 的一句话定义。", "summary: ''"), None),
+        ("body of an entry without summary", lambda: edit(bank / "faiss.md", "\n---\n", "\n---\n开头的新句子。"), None),
+        ("new link", lambda: edit(bank / "milvus.md", "等索引。", "等索引，也可对比 [[moe]]。"), None),
+        ("difficulty", lambda: edit(bank / "hnsw.md", "difficulty: 2\n", "difficulty: 3\n"), None),
+        ("question text", lambda: edit(bank / "rag.md", "RAG 的基本流程是什么？", "RAG 的流程？"), None),
+        ("tags", lambda: edit(bank / "moe.md", "tags: [", "tags: [稀疏, "), None),
+    ]
+    for i, (what, change, only) in enumerate(edits):
+        change()
+        result = build(bank, tmp_path / "build", [emitter])
+        full = build(bank, tmp_path / f"full{i}", [SiteEmitter(base_url=BASE, today=TODAY)], full=True)
+        assert tree(result.path / "site") == tree(full.path / "site"), what
+        written = set(emitter.last["written"]) - {"static/data/search.js"}
+        assert written and (only is None or written - {p for p in written if "answers-" in p} == only), (what, written)
+    later = SiteEmitter(base_url=BASE, today=TODAY + timedelta(days=1))  # a new day: a new question of the day
+    result = build(bank, tmp_path / "build", [later])
+    assert "index.html" in later.last["written"]
+    full = build(bank, tmp_path / "full-later", [SiteEmitter(base_url=BASE, today=TODAY + timedelta(days=1))], full=True)
+    assert tree(result.path / "site") == tree(full.path / "site")
+
+
 def test_incremental_removal_and_new_tag(tmp_path):
     bank, _, emitter = make_build(tmp_path)
     (bank / "milvus.md").unlink()
