@@ -11,7 +11,10 @@ benchmarks). Timed, each as a fresh process, the median of --runs:
 - `mkdocs build` with mkdocs-material, `plugins: [search: {lang: zh}]` (jieba installed) and a
   one-entry nav (its fastest setup; see NOTES.md), over the same .md files;
 - at --incremental-size (default 1,000, or the first size): `kb build` after editing one
-  entry's body, and after editing one entry's title (which re-renders its neighbours too).
+  entry's body, and after editing one entry's title (which re-renders its neighbours too),
+  each as a fresh process; then the same edits under `kb build --watch` (one warm process,
+  what an author runs while writing): the rebuild's own seconds, from its summary line, and
+  the seconds from saving the file to that line (which adds the watcher's polling delay).
 Prints a table; the site figures in parentheses are the site emitter's own seconds.
 """
 
@@ -91,6 +94,52 @@ def edit(bank: Path, what: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+BUILT_RE = re.compile(r"^Built \S+: .* in ([0-9.]+)s")
+
+
+def watch_rebuilds(bank: Path, out: Path, runs: int) -> dict:
+    """Edit under `kb build --watch`; per kind of edit, the median rebuild seconds (as the
+    watcher reports them) and seconds from the save to the report."""
+    import os
+    import queue
+    import threading
+
+    proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "build", "--watch", "--entries", str(bank), "--out", str(out)],
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True).start()
+
+    def next_build(timeout: float = 600) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            if m := BUILT_RE.match(line):
+                return float(m.group(1))
+            if line.startswith("Aborted"):
+                sys.exit(f"kb build --watch refused a build: {line}")
+        sys.exit("kb build --watch did not report a build")
+
+    out_rows: dict = {}
+    try:
+        next_build()
+        for what in ("body", "title"):
+            builds, walls = [], []
+            for _ in range(runs):
+                time.sleep(0.5)  # a new mtime, and the watcher idle as after a save
+                t = time.perf_counter()
+                edit(bank, what)
+                builds.append(next_build())
+                walls.append(time.perf_counter() - t)
+            out_rows[what] = {"build": median(builds), "save_to_built": median(walls)}
+    finally:
+        proc.terminate()
+        proc.wait()
+    return out_rows
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -115,6 +164,7 @@ def bench_size(n: int, work: Path, runs: int, with_mkdocs: bool, incremental: bo
             row[f"incr_{what}"] = median([r["wall"] for r in results])
             row[f"incr_{what}_site"] = median([r["stages"].get("site", float("nan")) for r in results])
             row[f"incr_{what}_mode"] = results[-1]["site_mode"]
+        row["watch"] = watch_rebuilds(bank, out, max(runs, 3))
     return row
 
 
@@ -137,6 +187,13 @@ def table(rows: list[dict]) -> str:
                          f"({wall / r['kb_full']:.0%} of the full build); site emitter {r[f'incr_{what}_mode']} in "
                          f"{site:.3f} s = {site / r['kb_full']:.1%} of the full build, "
                          f"{site / r['kb_stages']['site']:.1%} of a full site emit.")
+        if "watch" in r:
+            lines.append("")
+            for what, label in (("body", "body edit"), ("title", "title edit")):
+                w = r["watch"][what]
+                lines.append(f"Under `kb build --watch` at {r['entries']:,} entries, after one {label}: rebuilt in "
+                             f"{w['build']:.2f} s ({w['build'] / r['kb_full']:.1%} of the full build); "
+                             f"{w['save_to_built']:.2f} s from saving the file to the new build being served.")
     return "\n".join(lines)
 
 
