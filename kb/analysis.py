@@ -68,6 +68,13 @@ def dictionary_words(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+def mentions(text: str, words: Iterable[str]) -> bool:
+    """Whether any of `words` (dictionary words, lowercase) occurs in `text`: if none does, the
+    text segments the same with or without them in the dictionary."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return any(word in text for word in words)
+
+
 def bank_tokenizer(names: Iterable[str]) -> BankTokenizer:
     """The analyzer for a bank whose titles, aliases and tags are `names` (the index and the
     site's search data both use it; built once per process for the same names)."""

@@ -18,16 +18,16 @@ from functools import partial
 from pathlib import Path
 from pickle import dumps
 
-import whoosh.query  # noqa: F401 - imported here, once, not by every forked writer's delete_by_term
 from whoosh import index as windex
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
+from whoosh.query import Or, Term
 from whoosh.system import pack_int, pack_uint, pack_ushort
 from whoosh.util.numlists import delta_encode
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
-from kb.analysis import BankFrequency, BankTokenizer, bank_tokenizer
+from kb.analysis import BankFrequency, BankTokenizer, bank_tokenizer, mentions
 from kb.forking import fork
 from kb.model import Corpus, Entry
 
@@ -236,7 +236,7 @@ def _question_docs(entries: Iterable[Entry]) -> Iterator[dict]:
 
 def _write_docs(corpus: Corpus, folder: Path, tokenizer: BankTokenizer) -> None:
     docs = {
-        "dictionary_hash": tokenizer.dictionary_hash, "build_id": corpus.build_id,
+        "dictionary_hash": tokenizer.dictionary_hash, "words": tokenizer.words, "build_id": corpus.build_id,
         "entries": {e.id: {"title": e.title, "aliases": e.aliases, "category": e.category, "tags": e.tags,
                            "summary": e.summary, "text": e.body_text} for e in corpus.entries.values()},
         "questions": {q.id: {"entry_id": e.id, "q": q.q, "text": q.answer_text}
@@ -269,15 +269,21 @@ def write_index(corpus: Corpus, folder: Path, progress: Progress | None = None) 
 def update_index(corpus: Corpus, folder: Path, previous: Path, changed: set[str], removed: set[str],
                  old_questions: dict[str, list[str]]) -> bool:
     """Write `folder` as a copy of the `previous` index with only the changed entries (and
-    their questions) replaced; False, writing nothing, when the analyzer's dictionary changed
-    (every document would segment differently: a full build is needed)."""
+    their questions) replaced. When the analyzer's dictionary changed (an entry was renamed,
+    a tag added), the documents whose text contains a word that entered or left it are
+    replaced too: a text that contains none of them segments exactly as before. False, writing
+    nothing, when the previous index cannot be used."""
     tokenizer = bank_tokenizer(corpus.names)
     try:
         before = json.loads((previous / DOCS_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     if before.get("dictionary_hash") != tokenizer.dictionary_hash:
-        return False
+        if not isinstance(before.get("words"), list):
+            return False
+        moved = set(tokenizer.words) ^ set(before["words"])
+        changed = changed | {e.id for e in corpus.entries.values() if mentions(e.source, moved)}
+    schema = make_schema(tokenizer)
     # Hard links, not copies: Whoosh never rewrites a file (new segments and TOCs get new names,
     # deletions live in the TOC) and only unlinks obsolete ones. Its lock file is made anew.
     shutil.copytree(previous, folder, copy_function=os.link, ignore=shutil.ignore_patterns("*_WRITELOCK", DOCS_FILE))
@@ -289,8 +295,9 @@ def update_index(corpus: Corpus, folder: Path, previous: Path, changed: set[str]
     ):
         ix = windex.open_dir(str(folder), indexname=indexname) if indexname else windex.open_dir(str(folder))
         writer = _Writer(ix)  # a new segment beside the old ones (docnums start at 0 in it)
-        for key in sorted(keys):
-            writer.delete_by_term("key", key)
+        writer.schema = schema  # the new analyzer: for the new documents and, in the TOC, for queries
+        if keys:
+            writer.delete_by_query(Or([Term("key", key) for key in sorted(keys)]))
         for doc in docs:
             writer.add_document(**doc)
         writer.commit(merge=False)

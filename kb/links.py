@@ -67,6 +67,10 @@ class NameIndex:
         owner = self._owners.get(norm(name))
         return owner.entry_id if owner else None
 
+    def title(self, entry_id: str) -> str | None:
+        """The title of the entry with this id (links written by id read as it)."""
+        return self.titles.get(entry_id)
+
     def suggest(self, name: str) -> str | None:
         """The id of the entry whose name is closest to `name`, if any is close."""
         match = difflib.get_close_matches(norm(name), self._owners.keys(), n=1, cutoff=0.6)

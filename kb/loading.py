@@ -51,14 +51,15 @@ class Draft:
 
 @dataclass
 class LoadCache:
-    """What a load parsed, by content, for the next load to reuse: drafts by (path, text hash);
-    rendered entries (with their issues) also by the names and categories they were resolved
-    against, so renaming one entry re-renders every entry (its links may now read differently).
-    Whole-bank checks always run anew. Kept in the build folder, tagged with the code version."""
+    """What a load parsed, by content, for the next load to reuse: drafts by (path, text hash),
+    and rendered entries (with their issues) by (path, text hash, categories), each with the
+    name lookups its rendering made. A rendering is reused only when every one of those lookups
+    still gives the same answer, so renaming an entry re-renders just the entries that link to
+    it. Whole-bank checks always run anew. Kept in the build folder, tagged with a code hash."""
 
     drafts: dict[tuple[str, str], Draft] = field(default_factory=dict)
-    rendered: dict[tuple[str, str, str], tuple[Entry, list[Issue]]] = field(default_factory=dict)
-    names: tuple[object, NameIndex, list[Issue], str] | None = None  # (inputs, names, issues, context key)
+    rendered: dict[tuple[str, str, tuple], tuple[Entry, list[Issue], list[tuple]]] = field(default_factory=dict)
+    names: tuple[object, NameIndex, list[Issue]] | None = None  # (inputs, names, their issues)
     version: str = field(default_factory=code_hash)
 
     @classmethod
@@ -76,13 +77,31 @@ class LoadCache:
         os.replace(tmp, path)
 
 
-def _context_key(names: NameIndex, categories: dict[str, str]) -> str:
-    """Everything besides its own text that rendering an entry depends on."""
-    h = hashlib.sha256(code_hash().encode())
-    h.update(repr(sorted((k, o.entry_id) for k, o in names.owners.items())).encode())
-    h.update(repr(sorted(names.titles.items())).encode())
-    h.update(repr(sorted(categories.items())).encode())
-    return h.hexdigest()
+class RecordedNames:
+    """The name index as one entry's rendering sees it: every lookup and its answer is kept
+    (see LoadCache), so a cached rendering can be checked against a changed bank cheaply."""
+
+    def __init__(self, names: NameIndex) -> None:
+        self._names = names
+        self.lookups: list[tuple[str, str, str | None]] = []
+
+    def resolve(self, name: str) -> str | None:
+        return self._log("resolve", name, self._names.resolve(name))
+
+    def suggest(self, name: str) -> str | None:
+        return self._log("suggest", name, self._names.suggest(name))
+
+    def title(self, entry_id: str) -> str | None:
+        return self._log("title", entry_id, self._names.title(entry_id))
+
+    def _log(self, op: str, arg: str, answer: str | None) -> str | None:
+        self.lookups.append((op, arg, answer))
+        return answer
+
+
+def same_answers(names: NameIndex, lookups: list[tuple[str, str, str | None]]) -> bool:
+    """Whether `names` answers every recorded lookup as it was answered then."""
+    return all(getattr(names, op)(arg) == answer for op, arg, answer in lookups)
 
 
 def _issue(path: str, line: int, code: str, message: str, hint: str = "", severity: str = "error") -> Issue:
@@ -222,7 +241,7 @@ def _names(drafts: list[Draft], issues: list[Issue]) -> NameIndex:
     return names
 
 
-def _resolve(parsed: markdown.Parsed, source: str, base_line: int, names: NameIndex, shown: str,
+def _resolve(parsed: markdown.Parsed, source: str, base_line: int, names: NameIndex | RecordedNames, shown: str,
              issues: list[Issue]) -> list[Link]:
     """Resolve the links of one parsed text in place (sets hrefs) and return its edges."""
     edges = []
@@ -241,14 +260,14 @@ def _resolve(parsed: markdown.Parsed, source: str, base_line: int, names: NameIn
         raw.token.attrSet("href", href)
         if raw.kind == "wikilink":  # [[hnsw]] reads as its title; [[Faiss]] as written
             written_as_id = raw.target.strip().lower() == target
-            raw.token.meta["display"] = raw.label or (names.titles[target] if written_as_id else raw.target)
+            raw.token.meta["display"] = raw.label or (names.title(target) if written_as_id else raw.target)
         edges.append(Link(source, target, "link", line, anchor))
     for line, err in parsed.math_errors:
         issues.append(_issue(shown, base_line + line - 1, "bad-math", f"math cannot be rendered: {err}"))
     return edges
 
 
-def render_entry(d: Draft, names: NameIndex, categories: dict[str, str], issues: list[Issue]) -> Entry:
+def render_entry(d: Draft, names: NameIndex | RecordedNames, categories: dict[str, str], issues: list[Issue]) -> Entry:
     """Render body and answers once, resolve every link and list edge."""
     fm, doc, shown = d.fm, d.doc, d.path
     if categories and fm.category not in categories:
@@ -410,33 +429,34 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
     drafts = [drafts_at[i] for i in sorted(drafts_at)]
     fresh.drafts.update(((d.path, d.digest), d) for d in drafts)
     drafts = _unique(drafts, issues)
-    inputs = (tuple((d.path, d.digest) for d in drafts), tuple(categories.items()))
+    inputs = tuple((d.path, d.digest) for d in drafts)
     if cache is not None and cache.names is not None and cache.names[0] == inputs:
         fresh.names = cache.names
     else:
         own: list[Issue] = []
-        names = _names(drafts, own)
-        fresh.names = (inputs, names, own, _context_key(names, categories))
-    _, names, own, context = fresh.names
+        fresh.names = (inputs, _names(drafts, own), own)
+    _, names, own = fresh.names
     issues.extend(own)
+    cats = tuple(categories.items())
     rendered = {}
     missing = []
     for d in drafts:
-        hit = cache.rendered.get((d.path, d.digest, context)) if cache is not None else None
-        if hit is not None:
+        hit = cache.rendered.get((d.path, d.digest, cats)) if cache is not None else None
+        if hit is not None and same_answers(names, hit[2]):
             rendered[d.id] = hit
         else:
             missing.append(d)
 
-    def render(d: Draft) -> tuple[Entry, list[Issue]]:
+    def render(d: Draft) -> tuple[Entry, list[Issue], list[tuple]]:
         own: list[Issue] = []
-        return render_entry(d, names, categories, own), own
+        recorded = RecordedNames(names)
+        return render_entry(d, recorded, categories, own), own, recorded.lookups
 
     rendered.update(zip((d.id for d in missing), split_work(missing, render, "render", progress)))
     entries: dict[str, Entry] = {}
     for d in drafts:
-        entry, own = rendered[d.id]
-        fresh.rendered[(d.path, d.digest, context)] = (entry, own)
+        fresh.rendered[(d.path, d.digest, cats)] = rendered[d.id]
+        entry, own, _ = rendered[d.id]
         entries[d.id] = entry
         issues.extend(own)
     _check_bank(entries, issues)

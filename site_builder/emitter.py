@@ -29,7 +29,7 @@ from markupsafe import Markup, escape
 from pygments.formatters import HtmlFormatter
 
 import kb
-from kb.analysis import bank_tokenizer
+from kb.analysis import bank_tokenizer, mentions
 from kb.codehash import code_hash
 from kb.build import Changes, link_tree, write_file
 from kb.model import Corpus, Entry
@@ -354,7 +354,7 @@ class SiteEmitter:
         self.last["segmented"] = 0
         for e in corpus.entries.values():
             hit = old.get(e.id)
-            if hit and hit[0] == e.content_hash and not (moved and searchdata.mentions(e, moved)):
+            if hit and hit[0] == e.content_hash and not (moved and mentions(e.source, moved)):
                 fragments[e.id] = hit
             else:
                 fragments[e.id] = [e.content_hash, searchdata.entry_fragment(tok, e)]

@@ -29,12 +29,6 @@ W_NAME, W_TAG, W_SUMMARY, W_QUESTION, W_TEXT = 40, 20, 12, 12, 5
 SNIPPET = 110
 
 
-def mentions(e: Entry, words: set[str]) -> bool:
-    """Whether any of `words` (dictionary words, lowercase) occurs in the entry's source text."""
-    text = unicodedata.normalize("NFKC", e.source).lower()
-    return any(word in text for word in words)
-
-
 def _terms(tok: BankTokenizer, text: str, mode: str = "index") -> Counter:
     """Term counts. Long texts (bodies, answers) use query mode (no sub-words): half the cost,
     and the browser's prefix matching finds the longer words from their beginnings anyway."""

@@ -267,6 +267,23 @@ def test_load_cache_gives_the_same_corpus_as_a_cold_load(chain_bank, tmp_path):
     warm = load_corpus(chain_bank, cache=first.cache)
     assert warm.entries == cold.entries and warm.issues == cold.issues and warm.input_hash == cold.input_hash
     assert any(i.code == "unresolved-link" for i in warm.issues)
+    # renaming vector-database re-renders only what asks for its name: rag links to it with a
+    # label and hnsw by id, so both renderings are reused (the same objects)
+    assert warm.entries["rag"] is first.entries["rag"] and warm.entries["hnsw"] is first.entries["hnsw"]
+    assert warm.entries["vector-database"] is not first.entries["vector-database"]
+    (chain_bank / "rag.md").write_text(entry("RAG", body="依赖 [[vector-database]]。"), encoding="utf-8")
+    third = load_corpus(chain_bank, cache=warm.cache)
+    (chain_bank / "vector-database.md").write_text(entry("向量数据库", body="索引常用 [[HNSW]]。"), encoding="utf-8")
+    renamed = load_corpus(chain_bank, cache=third.cache)
+    assert renamed.entries["hnsw"] is third.entries["hnsw"]
+    assert renamed.entries["rag"] is not third.entries["rag"]  # [[vector-database]] reads as its title
+    assert renamed.entries == load_corpus(chain_bank).entries
+    (chain_bank / "nowhere.md").write_text(entry("Nowhere", body="[[rag]]"), encoding="utf-8")
+    resolved = load_corpus(chain_bank, cache=renamed.cache)  # faiss's [[nowhere]] resolves now
+    assert not resolved.errors and "nowhere" in {l.target for l in resolved.entries["faiss"].links}
+    (chain_bank / "nowhere.md").unlink()
+    cold = load_corpus(chain_bank)
+    warm = load_corpus(chain_bank, cache=resolved.cache)
     again = load_corpus(chain_bank, cache=warm.cache)  # everything from the cache, nothing parsed
     assert again.entries == cold.entries and again.issues == cold.issues
     path = tmp_path / "cache.pickle"

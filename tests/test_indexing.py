@@ -65,3 +65,49 @@ def test_bulk_writer_refuses_fields_it_cannot_write(tmp_path):
     ix = windex.create_in(str(tmp_path), Schema(key=ID(stored=True), text=TEXT(vector=True)))
     with pytest.raises(ValueError, match="needs Whoosh's own writer"):
         indexing._Writer(ix)
+
+
+def live_postings(folder: Path, indexname: str) -> tuple[set, tuple]:
+    """(field, term, document key, weight) of every live document, and the analyzer's words."""
+    ix = windex.open_dir(str(folder), indexname=indexname)
+    with ix.searcher() as s:
+        r = s.reader()
+        keys = {d: fields["key"] for d, fields in r.iter_docs()}
+        out = set()
+        for field, text in r.all_terms():
+            if field in ("names", "lead", "text", "qlead", "qtext"):
+                m = r.postings(field, text)
+                while m.is_active():
+                    if not r.is_deleted(m.id()):
+                        out.add((field, text, keys[m.id()], m.weight()))
+                    m.next()
+        return out, ix.schema["text"].analyzer.words
+
+
+def test_renames_that_change_the_dictionary_update_the_index_like_a_full_build(make_bank, tmp_path):
+    from conftest import entry
+
+    from kb.build import IndexEmitter, build
+
+    bank = make_bank({
+        "rag.md": entry("RAG", body="检索增强生成先查向量数据库，再做近似检索。"),
+        "vector-database.md": entry("向量数据库", body="存放向量，支持近似检索。"),
+        "hnsw.md": entry("HNSW", body="分层图索引。[[rag]]"),
+        "bm25.md": entry("BM25", body="词频打分，与向量无关。[[rag]]"),
+    })
+    out = tmp_path / "build"
+    build(bank, out, [IndexEmitter()])
+    (bank / "vector-database.md").write_text(entry("向量库", body="存放向量，支持近似检索。"), encoding="utf-8")
+    (bank / "hnsw.md").write_text(entry("HNSW", extra="tags: [近似检索]\n", body="分层图索引。[[rag]]"),
+                                  encoding="utf-8")
+    result = build(bank, out, [IndexEmitter()])
+    assert not result.changes.full and result.changes.changed == {"vector-database", "hnsw"}
+    full = build(bank, tmp_path / "full", [IndexEmitter()], full=True)
+    for indexname in ("MAIN", "questions"):
+        partial_postings, partial_words = live_postings(out / "index", indexname)
+        full_postings, full_words = live_postings(full.path / "index", indexname)
+        assert partial_words == full_words and "近似检索" in partial_words and "向量数据库" not in partial_words
+        assert partial_postings == full_postings
+    # rag and vector-database mention a moved word (向量数据库, 近似检索) and were re-indexed;
+    # bm25 mentions neither and kept its document
+    assert ("text", "向量数据库".encode(), "rag", 1.0) not in partial_postings
