@@ -71,8 +71,14 @@ def dictionary_words(names: Iterable[str]) -> tuple[str, ...]:
 def mentions(text: str, words: Iterable[str]) -> bool:
     """Whether any of `words` (dictionary words, lowercase) occurs in `text`: if none does, the
     text segments the same with or without them in the dictionary."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return any(word in text for word in words)
+    folded = _folded(text)
+    return any(word in folded for word in words)
+
+
+@lru_cache(maxsize=1 << 16)
+def _folded(text: str) -> str:
+    """NFKC, lowercased: ~0.3 ms for an entry, so kept per text (a watching build asks again)."""
+    return unicodedata.normalize("NFKC", text).lower()
 
 
 def bank_tokenizer(names: Iterable[str]) -> BankTokenizer:
