@@ -47,15 +47,16 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from typing import NamedTuple
 
 from kb.model import Corpus
 
 EPOCH = date(2026, 1, 1)
 
 
-@dataclass(frozen=True)
-class QuizItem:
-    """What selection needs to know of a question (`added`: the question's own, else its entry's)."""
+class QuizItem(NamedTuple):
+    """What selection needs to know of a question (`added`: the question's own, else its entry's).
+    A NamedTuple: a bank builds thousands of these per build, ~10x faster than a frozen dataclass."""
 
     id: str
     entry_id: str
