@@ -128,13 +128,14 @@ def build_lock(out: Path) -> Iterator[int]:
 
 
 def manifest_of(corpus: Corpus) -> dict:
-    """What an incremental build compares: per entry its hash and the edges and tags it had."""
+    """What an incremental build compares: per entry the hash of its file and of what it rendered
+    to, and the edges, tags and questions it had."""
     return {
         "version": code_hash(),
         "build_id": corpus.build_id,
         "entries": {
-            e.id: {"hash": e.content_hash, "out": e.rendered_hash, "links": sorted({l.target for l in e.links}), "tags": e.tags,
-                   "category": e.category, "title": e.title, "questions": [q.id for q in e.questions]}
+            e.id: {"hash": e.content_hash, "out": e.rendered_hash, "links": sorted({l.target for l in e.links}),
+                   "tags": e.tags, "category": e.category, "title": e.title, "questions": [q.id for q in e.questions]}
             for e in corpus.entries.values()
         },
     }
@@ -221,18 +222,18 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
         changes = diff(previous_manifest, corpus, settings_key)
         staging = vdir / f"staging-{os.getpid()}-{time.time_ns()}"
         staging.mkdir(parents=True)
-        # The slowest emitter (the index) runs in a forked child while the others write: on 2 cores
-        # it then costs no wall time beyond them. It must not hold the build lock (close_fds).
-        def run(emitter: Emitter, progress: Progress | None) -> bool:
-            """Emit; True when the emitter could do a partial emit for these changes."""
+
+        def run(emitter: Emitter, progress: Progress | None) -> tuple[bool, float]:
+            """Emit; (True when the emitter could do a partial emit for these changes, seconds)."""
+            t = time.perf_counter()
             partial = getattr(emitter, "partial_emit", None)
             if partial and not changes.full and prev is not None and partial(corpus, staging, prev, changes, progress):
-                return True
+                return True, time.perf_counter() - t
             emitter.emit(corpus, staging, progress)
-            return False
+            return False, time.perf_counter() - t
 
-        # The slowest emitter (the index) runs in a forked child while the others write: on 2 cores
-        # it then costs no wall time beyond them. It must not hold the build lock (close_fds).
+        # The store and the index run in forked children while the site is written here: on 2 cores
+        # they cost little wall time beyond it. They must not hold the build lock (close_fds).
         children = [fork(e.name, partial_call(run, e, None), close_fds=(lock_fd,))
                     for e in emitters if getattr(e, "parallel", False)]
         # Saving what the load parsed (for the next build) costs a pickle of the whole corpus:
@@ -243,13 +244,11 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
             for emitter in emitters:
                 if getattr(emitter, "parallel", False):
                     continue
-                t = time.perf_counter()
-                done = run(emitter, progress)
-                timings[emitter.name] = time.perf_counter() - t
+                done, timings[emitter.name] = run(emitter, progress)
                 say(f"{emitter.name}: {'partial' if done else 'full'} in {timings[emitter.name]:.2f}s")
             for child in children:
                 try:
-                    timings[child.name], done = child.wait()
+                    _, (done, timings[child.name]) = child.wait()
                 except ChildFailed as exc:
                     raise BuildError(str(exc)) from None
                 say(f"{child.name}: {'partial' if done else 'full'} in {timings[child.name]:.2f}s (in parallel)")
