@@ -141,6 +141,41 @@ def test_daily_is_schedule_and_a_pure_function(items, offset, salt):
         assert one is None
 
 
+def reference_schedule(items: list[QuizItem], days: int, salt: str = "") -> list[str | None]:
+    """The documented order, day by day: each cycle's frozen members sorted by
+    sha256([salt, stream, cycle, id]); the first two swapped when the first is the question
+    asked last."""
+    got: list[str | None] = [None] * days
+    last = None
+    for n, (start, members) in enumerate(reference_cycles(items, EPOCH + timedelta(days=days - 1))):
+        order = sorted(members, key=lambda q: (quiz.order_digest(salt, "all", n, q), q))
+        if last is not None and len(order) > 1 and order[0] == last:
+            order[0], order[1] = order[1], order[0]
+        for i, q in enumerate(order):
+            if (start - EPOCH).days + i < days:
+                got[(start - EPOCH).days + i] = q
+        last = order[-1]
+    return got
+
+
+@FAST
+@given(banks(min_size=1, max_size=4, first=-5, last=40), st.text(max_size=3))
+def test_schedule_is_the_documented_order(items, salt):
+    """Small, growing banks (runs of 1-, 2- and 3-question cycles): exactly the reference."""
+    quiz._stream.cache_clear()
+    assert [x.id if x else None for x in schedule(items, EPOCH, 300, salt=salt)] == reference_schedule(items, 300, salt)
+
+
+def test_far_future_days_are_instant():
+    """A 2-question stream used to walk back cycle by cycle: 30 s for a date in year 9999."""
+    items = [item("a", EPOCH), item("b", EPOCH + timedelta(days=3)), item("c", EPOCH + timedelta(days=40))]
+    for pool in (items[:2], items):
+        quiz._stream.cache_clear()
+        t = time.perf_counter()
+        assert daily(pool, date(9999, 12, 31)) is not None
+        assert time.perf_counter() - t < 0.5
+
+
 # ---- examples ----------------------------------------------------------------------------------
 
 
