@@ -2,7 +2,7 @@
 
 A fork shares the parent's memory copy-on-write (the corpus is not pickled), and a child that
 outlived a killed build could keep writing, so each child asks the kernel to kill it when its
-parent dies (Linux `PR_SET_PDEATHSIG`).
+parent dies (Linux `PR_SET_PDEATHSIG`). `split_work` runs half of a list's work in a child.
 """
 
 from __future__ import annotations
@@ -14,8 +14,15 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+Progress = Callable[[str, int, int], None]
 
 
 class ChildFailed(RuntimeError):
@@ -78,3 +85,36 @@ def fork(name: str, work: Callable[[], object], close_fds: tuple[int, ...] = ())
     proc.start()
     writer.close()
     return Child(name, proc, reader, started)
+
+
+def split_work(items: list[T], work: Callable[[T], R], label: str, progress: Progress | None = None,
+               min_items: int = 200) -> list[R]:
+    """`[work(x) for x in items]`, the second half in a forked process when there are at least
+    `min_items` (the fork and pickling the results back must pay off) and two cores."""
+    total = len(items)
+    half = total // 2 if total >= min_items and (os.cpu_count() or 1) > 1 else total
+
+    def run(part: list[T], shown: Callable[[int], int]) -> list[R]:
+        out = []
+        for i, x in enumerate(part):
+            out.append(work(x))
+            if progress and ((i + 1) % 50 == 0 or i + 1 == len(part)):
+                progress(label, shown(i + 1), total)
+        return out
+
+    child = fork(label, partial(run, items[half:], lambda n: half + n)) if half < total else None
+    try:
+        first = run(items[:half], lambda n: min(total, 2 * n) if child else n)
+        if child is None:
+            return first
+        try:
+            second = child.wait()[1]
+        except ChildFailed:  # e.g. a result that does not pickle: do that half here instead
+            second = run(items[half:], lambda n: half + n)
+        if progress:
+            progress(label, total, total)
+        return first + second
+    except BaseException:
+        if child is not None:
+            child.kill()
+        raise

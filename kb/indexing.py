@@ -2,8 +2,9 @@
 
 The schema's analyzer and format live in kb.analysis (a stable import path: Whoosh pickles them
 into the index). Writing is the slow part of a build, so it avoids Whoosh's per-posting
-overheads where it safely can (see _MemoryPool and _CachedLengths) and writes the questions'
-index in a forked process while the entries' index is written.
+overheads where it safely can (see _Writer: the same segment files, compared posting by posting
+in tests/test_indexing.py) and writes the questions' index in a forked process while the
+entries' index is written. An incremental build adds a segment (see update_index).
 """
 
 from __future__ import annotations
@@ -81,8 +82,8 @@ class _MemoryPool:
 
 
 class _Writer(SegmentWriter):
-    """Whoosh's segment writer for a fresh index of our schema, writing the same segment files
-    in about a third of the time: postings pooled in memory per term, and each term's postings
+    """Whoosh's segment writer for our schema (a fresh index, or a new segment beside existing
+    ones), writing the same segment files in about 60% of the time: postings pooled in memory per term, and each term's postings
     handed to the codec's block writer a whole block at a time instead of one call (with type
     asserts and a field-length lookup) per posting. Fields with vectors, columns or spelling
     are not supported (our schema has none); make_schema's fields are checked on creation."""
@@ -123,8 +124,8 @@ class _Writer(SegmentWriter):
         self.perdocwriter.close()
         fw = self.fieldwriter
         codec = self.codec
-        if codec._inlinelimit > 1 or self.docbase:  # never for a fresh index with the default codec
-            raise ValueError("bulk index writer: needs a fresh index and W3Codec(inlinelimit<=1)")
+        if codec._inlinelimit > 1 or self.docbase:  # neither with the default codec and one process
+            raise ValueError("bulk index writer: needs W3Codec(inlinelimit<=1) and a single writer")
         field_now = None
         postfile = fw._postfile
         offset = postfile.tell()

@@ -13,16 +13,14 @@ import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import yaml
 from pydantic import ValidationError
 
 from kb import __version__, markdown
 from kb.codehash import code_hash
-from kb.forking import ChildFailed, fork
+from kb.forking import split_work
 from kb.frontmatter import Document, FrontMatterError
 from kb.frontmatter import parse as parse_frontmatter
 from kb.links import NameIndex, NameOwner, backlinks, dedupe, prerequisite_cycles
@@ -31,8 +29,6 @@ from kb.model import ID_RE, RESERVED_IDS, Corpus, Entry, FrontMatter, Issue, Lin
 
 MAX_BYTES = 1 << 20
 PARALLEL_MIN = 200  # files to parse before a second process pays for its fork and pickling
-T = TypeVar("T")
-R = TypeVar("R")
 CATEGORIES_FILE = "_categories.yml"
 Progress = Callable[[str, int, int], None]
 
@@ -178,15 +174,12 @@ def _pydantic_issues(exc: ValidationError, doc: Document, shown: str) -> list[Is
     return out
 
 
-def read_draft(path: Path, shown: str, issues: list[Issue], cache: LoadCache | None = None) -> Draft | None:
-    """Read and validate one file's front-matter; problems go to `issues`. With a `cache`, a
-    file whose path and text are unchanged since the cached load is not parsed again."""
+def read_draft(path: Path, shown: str, issues: list[Issue]) -> Draft | None:
+    """Read and validate one file's front-matter; problems go to `issues`."""
     text = _read_text(path, shown, issues)
     if text is None:
         return None
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    hit = cache.drafts.get((shown, digest)) if cache is not None else None
-    return hit or parse_draft(path, shown, text, digest, issues)
+    return parse_draft(path, shown, text, hashlib.sha256(text.encode()).hexdigest(), issues)
 
 
 def parse_draft(path: Path, shown: str, text: str, digest: str, issues: list[Issue]) -> Draft | None:
@@ -363,38 +356,6 @@ def _check_bank(entries: dict[str, Entry], issues: list[Issue]) -> None:
             warn("no-sources", "entry has no sources", "cite a paper, official docs or a spec under `sources:`")
 
 
-def split_work(items: list[T], work: Callable[[T], R], label: str, progress: Progress | None) -> list[R]:
-    """`[work(x) for x in items]`, the second half in a forked process when there are enough items
-    to pay for it (parsing and rendering are CPU-bound; results come back pickled)."""
-    total = len(items)
-    half = total // 2 if total >= PARALLEL_MIN and (os.cpu_count() or 1) > 1 else total
-
-    def run(part: list[T], shown: Callable[[int], int]) -> list[R]:
-        out = []
-        for i, x in enumerate(part):
-            out.append(work(x))
-            if progress and ((i + 1) % 50 == 0 or i + 1 == len(part)):
-                progress(label, shown(i + 1), total)
-        return out
-
-    child = fork(label, partial(run, items[half:], lambda n: half + n)) if half < total else None
-    try:
-        first = run(items[:half], lambda n: min(total, 2 * n) if child else n)
-        if child is None:
-            return first
-        try:
-            second = child.wait()[1]
-        except ChildFailed:  # e.g. a result that does not pickle: do that half here instead
-            second = run(items[half:], lambda n: half + n)
-        if progress:
-            progress(label, total, total)
-        return first + second
-    except BaseException:
-        if child is not None:
-            child.kill()
-        raise
-
-
 def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: LoadCache | None = None) -> Corpus:
     """Read, validate, link and render the bank in `entries_dir`. With a `cache` (from an earlier
     load), unchanged files are reused instead of parsed; the result is the same either way.
@@ -422,7 +383,7 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
         own: list[Issue] = []
         return parse_draft(item[1], str(item[1]), item[2], item[3], own), own
 
-    for (i, *_), (d, own) in zip(todo, split_work(todo, parse, "read", progress)):
+    for (i, *_), (d, own) in zip(todo, split_work(todo, parse, "read", progress, PARALLEL_MIN)):
         issues.extend(own)
         if d is not None:
             drafts_at[i] = d
@@ -452,7 +413,7 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
         recorded = RecordedNames(names)
         return render_entry(d, recorded, categories, own), own, recorded.lookups
 
-    rendered.update(zip((d.id for d in missing), split_work(missing, render, "render", progress)))
+    rendered.update(zip((d.id for d in missing), split_work(missing, render, "render", progress, PARALLEL_MIN)))
     entries: dict[str, Entry] = {}
     for d in drafts:
         fresh.rendered[(d.path, d.digest, cats)] = rendered[d.id]
