@@ -288,19 +288,38 @@ def serve_cmd(
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     out_dir: OutOpt = Path("build"),
     entries: EntriesOpt = Path("entries"),
+    watch: Annotated[bool, typer.Option("--watch", help="Also rebuild on every change to the entries "
+                                                         "(`kb build --watch` beside the server).")] = False,
 ) -> None:
-    """Serve the API and the static site (under /site/), building first if there is no build."""
+    """Serve the API and the static site (under /site/), building first if there is no build.
+
+    A new build is picked up by the next request, without a restart; with --watch, every saved
+    edit is rebuilt (in a second process) and shows on the next page load.
+    """
     import os
+    import subprocess
 
     import uvicorn
+
+    from kb.forking import die_with_parent
 
     if current(out_dir) is None:
         err.print(f"No build in {out_dir}: building {entries} first.", markup=False)
         run_build(entries, out_dir)
     # absolute, but not resolved: the server must follow the `build` symlink as builds swap it
     os.environ["KB_BUILD"] = os.path.abspath(out_dir)
-    uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="info", server_header=False)
+    watcher = None
+    if watch:
+        parent = os.getpid()
+        watcher = subprocess.Popen([sys.executable, "-m", "kb.cli", "build", "--watch", "--entries", str(entries),
+                                    "--out", str(out_dir)], preexec_fn=lambda: die_with_parent(parent))
+    try:
+        uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level="info", server_header=False)
+    finally:
+        if watcher is not None:
+            watcher.terminate()
+            watcher.wait()
 
 
 @app.command("daily")

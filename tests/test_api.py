@@ -243,3 +243,29 @@ def test_real_server_builds_serves_and_picks_up_rebuilds(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+
+
+def test_serve_watch_rebuilds_on_save_and_stops_with_the_server(tmp_path):
+    bank = write_bank(tmp_path / "entries", FILES)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "kb.cli", "serve", "--watch", "--port", str(port), "--entries",
+                             str(bank), "--out", str(tmp_path / "build")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/healthz", proc)
+        time.sleep(1)  # the watcher's first build
+        (bank / "extra.md").write_text(entry("Extra", body="保存后自动重建 [[rag]]"), encoding="utf-8")
+        deadline = time.time() + 60
+        while time.time() < deadline and httpx.get(f"{base}/entries/extra").status_code != 200:
+            time.sleep(0.3)
+        assert "保存后自动重建" in httpx.get(f"{base}/entries/extra").json()["markdown"]
+        watchers = subprocess.run(["pgrep", "-f", f"build --watch --entries {bank}"], capture_output=True, text=True)
+        assert watchers.stdout.split(), "the watcher runs beside the server"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", f"build --watch --entries {bank}"], capture_output=True, text=True)
+    assert not left.stdout.split(), "the watcher stops with the server"
