@@ -5,7 +5,8 @@ before any work. A watching process keeps them in memory (the parsed entries, th
 the analyzer), so a rebuild after one edit costs only what the edit touches. Each rebuild is an
 ordinary build: validated as a whole, swapped in atomically, the previous build kept serving
 when the bank has errors. Changes are found by polling (mtime and size of every file a build
-reads): no dependency, and it works on every file system, including network mounts.
+reads, every 0.3 s or longer on a big bank): no dependency, and it works on every file system,
+including network mounts.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ def watch(entries: Path, out: Path, emitters: list, report: Callable[[BuildResul
     cache = None
     seen: dict[str, tuple[int, int]] | None = None
     while not stop():
+        t = time.perf_counter()
         now = snapshot(entries)
+        # polling a big bank costs: keep it under ~20% of a core while idle
+        pause = max(interval, 4 * (time.perf_counter() - t))
         if now != seen:
             seen = now  # taken before building: an edit made during the build triggers another
             try:
@@ -55,4 +59,4 @@ def watch(entries: Path, out: Path, emitters: list, report: Callable[[BuildResul
                 cache = exc.cache or cache
                 report(exc)
             progress = None  # the bar is for the first, full build
-        time.sleep(interval)
+        time.sleep(pause)
