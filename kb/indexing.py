@@ -34,6 +34,8 @@ from kb.model import Corpus, Entry
 
 DOCS_FILE = "docs.json"
 SMALL_BLOCK = 128  # bytes of pickled postings below which a block is stored uncompressed
+MAIN = "MAIN"  # Whoosh's default index name: the entries' index
+MAX_SEGMENTS = 12  # segments an index may grow to through incremental builds before a full write
 QUESTIONS = "questions"  # the questions' Whoosh index name, beside the entries' (MAIN) in index/
 Progress = Callable[[str, int, int], None]
 
@@ -277,8 +279,11 @@ def update_index(corpus: Corpus, folder: Path, previous: Path, changed: set[str]
     tokenizer = bank_tokenizer(corpus.names)
     try:
         before = json.loads((previous / DOCS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        segments = max(len(windex.open_dir(str(previous), indexname=name)._segments()) for name in (MAIN, QUESTIONS))
+    except (OSError, ValueError, windex.IndexError):
         return False
+    if segments >= MAX_SEGMENTS:
+        return False  # each incremental build adds a segment: now and then, one fresh segment again
     if before.get("dictionary_hash") != tokenizer.dictionary_hash:
         if not isinstance(before.get("words"), list):
             return False

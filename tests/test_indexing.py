@@ -111,3 +111,25 @@ def test_renames_that_change_the_dictionary_update_the_index_like_a_full_build(m
     # rag and vector-database mention a moved word (向量数据库, 近似检索) and were re-indexed;
     # bm25 mentions neither and kept its document
     assert ("text", "向量数据库".encode(), "rag", 1.0) not in partial_postings
+
+
+def test_incremental_builds_keep_the_number_of_segments_bounded(make_bank, tmp_path):
+    from conftest import entry
+
+    from kb.build import IndexEmitter, build
+    from kb.search import SearchIndex
+
+    bank = make_bank({"rag.md": entry("RAG", body="检索增强 [[faiss]]"), "faiss.md": entry("Faiss", body="向量库 [[rag]]")})
+    out = tmp_path / "build"
+    build(bank, out, [IndexEmitter()])
+    counts = []
+    for i in range(indexing.MAX_SEGMENTS + 3):
+        (bank / "faiss.md").write_text(entry("Faiss", body=f"第{i}版正文 [[rag]]"), encoding="utf-8")
+        build(bank, out, [IndexEmitter()])
+        counts.append(len(windex.open_dir(str(out / "index"))._segments()))
+        ix = SearchIndex(out / "index")
+        try:
+            assert ix.search(f"第{i}版正文").results[0].entry_id == "faiss" and ix.ix.doc_count() == 2
+        finally:
+            ix.close()
+    assert max(counts) == indexing.MAX_SEGMENTS and counts.count(1) == 1  # written afresh once
