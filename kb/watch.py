@@ -49,14 +49,15 @@ def watch(entries: Path, out: Path, emitters: list, report: Callable[[BuildResul
         # polling a big bank costs: keep it under ~20% of a core while idle
         pause = max(interval, 4 * (time.perf_counter() - t))
         if now != seen:
-            seen = now  # taken before building: an edit made during the build triggers another
             try:
                 result = build(entries, out, emitters, strict=strict, settings_key=settings_key, progress=progress,
                                log=log, cache=cache)
                 cache = result.corpus.cache
+                seen = now  # taken before building: an edit made during the build triggers another
                 report(result)
             except BuildError as exc:
-                cache = exc.cache or cache
-                report(exc)
+                if exc.cache is not None:  # the bank has errors: wait for the next edit
+                    cache, seen = exc.cache, now
+                report(exc)  # otherwise (another build held the lock) try again at the next poll
             progress = None  # the bar is for the first, full build
         time.sleep(pause)

@@ -137,6 +137,13 @@ def test_build_watch_rebuilds_on_every_change_and_keeps_serving_on_errors(chain_
         (chain_bank / "new.md").write_text(entry("New", body="新条目 [[rag]]"), encoding="utf-8")
         until("Built ")
         assert "新条目" in body_text("new")
+        from kb.build import build_lock
+
+        with build_lock(out):  # another build is writing: the change waits for it, not for an edit
+            faiss.write_text(entry("Faiss", body="锁释放后重建 [[milvus]]"), encoding="utf-8")
+            until("Aborted: another kb build is writing")
+        until("Built ")
+        assert "锁释放后重建" in body_text("faiss")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         until("Stopped watching")
