@@ -54,6 +54,7 @@ class Changes:
     changed: set[str] = field(default_factory=set)  # added or modified entry ids
     removed: set[str] = field(default_factory=set)
     reason: str = ""
+    previous: dict[str, dict] = field(default_factory=dict)  # the previous manifest's entry records
 
 
 class Emitter(Protocol):
@@ -84,8 +85,7 @@ class IndexEmitter:
 
     def partial_emit(self, corpus: Corpus, out: Path, previous: Path, changes: Changes,
                      progress: Progress | None) -> bool:
-        manifest = json.loads((previous / "manifest.json").read_text(encoding="utf-8"))
-        old_questions = {k: v.get("questions", []) for k, v in manifest.get("entries", {}).items()}
+        old_questions = {k: v.get("questions", []) for k, v in changes.previous.items()}
         return update_index(corpus, out / "index", previous / "index", changes.changed, changes.removed, old_questions)
 
 
@@ -152,7 +152,7 @@ def diff(previous: dict | None, corpus: Corpus, settings_key: str) -> Changes:
     changed = {i for i, e in corpus.entries.items()
                if old.get(i, {}).get("hash") != e.content_hash or old[i].get("out") != e.rendered_hash}
     removed = set(old) - set(corpus.entries)
-    return Changes(full=False, changed=changed, removed=removed)
+    return Changes(full=False, changed=changed, removed=removed, previous=old)
 
 
 def link_tree(src: Path, dst: Path) -> None:

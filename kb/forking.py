@@ -15,10 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-
+from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")

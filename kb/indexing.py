@@ -23,7 +23,7 @@ from whoosh import index as windex
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
 from whoosh.query import Or, Term
-from whoosh.system import pack_int, pack_uint, pack_ushort
+from whoosh.system import pack_int, pack_ushort
 from whoosh.util.numlists import delta_encode
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
@@ -85,10 +85,10 @@ class _MemoryPool:
 
 class _Writer(SegmentWriter):
     """Whoosh's segment writer for our schema (a fresh index, or a new segment beside existing
-    ones), writing the same segment files in about 60% of the time: postings pooled in memory per term, and each term's postings
-    handed to the codec's block writer a whole block at a time instead of one call (with type
-    asserts and a field-length lookup) per posting. Fields with vectors, columns or spelling
-    are not supported (our schema has none); make_schema's fields are checked on creation."""
+    ones), writing the same segment files in about 60% of the time: postings pooled in memory
+    per term, and each term's posting list written in the codec's block format whole instead
+    of one call (with type asserts and a field-length lookup) per posting. Fields with vectors,
+    columns or spelling are not supported (our schema has none); checked on creation."""
 
     def __init__(self, ix: windex.Index, **kwargs: object) -> None:
         super().__init__(ix, **kwargs)
@@ -111,7 +111,7 @@ class _Writer(SegmentWriter):
             field = self.schema[name]
             length = 0
             if field.indexed:
-                length = self.pool.add_field(name, docnum, _postings(field, value))
+                length = self.pool.add_field(name, docnum, field.index(value))
                 if not field.scorable:
                     length = 0
             lengths = self._lengths.setdefault(name, [])
@@ -201,17 +201,6 @@ def _write_postings(out: bytearray, offset: int, postings: list[tuple[int, float
         out += data
     terminfo.set_extent(start, offset + len(out) - start)
     return terminfo
-
-
-def _postings(field: object, value: str) -> Iterable[tuple[bytes, int, float, bytes]]:
-    """A field's (term bytes, frequency, weight, value) items: Whoosh's field.index(), with the
-    bank analyzer's counted terms taken directly (what BankFrequency.word_values yields)."""
-    fmt = field.format
-    if isinstance(fmt, BankFrequency) and isinstance(field.analyzer, BankTokenizer) and isinstance(value, str):
-        boost = fmt.field_boost
-        counts = field.analyzer.term_counts(value)
-        return [(w.encode(), n, n * boost, pack_uint(n)) for w, n in counts.items()]
-    return field.index(value)
 
 
 def _write_part(ix: windex.Index, docs: Iterator[dict], total: int, progress: Progress | None) -> None:

@@ -34,11 +34,6 @@ class NameIndex:
         self._owners: dict[str, NameOwner] = {}
         self.titles: dict[str, str] = {}  # id -> title, to label links written by id
 
-    @property
-    def owners(self) -> dict[str, NameOwner]:
-        """Every name (normalised) and the entry it names."""
-        return self._owners
-
     def add(self, name: str, owner: NameOwner, issues: list[Issue]) -> None:
         key = norm(name)
         if not key:

@@ -160,9 +160,8 @@ class Stream:
                 if k == k_max:
                     start, cycle = start + timedelta(days=k * length), cycle + k
                     continue
-            first = Slot(cycle, start, length, 0, cycle, start)
-            start, cycle = start + timedelta(days=k * length), cycle + k
-            return Slot(cycle, start, length, (day - start).days, first.cycle, first.start)
+            at = start + timedelta(days=k * length)  # this run began at (start, cycle)
+            return Slot(cycle + k, at, length, (day - at).days, cycle, start)
 
     def _shuffled(self, slot: Slot) -> list[QuizItem]:
         return sorted(self.members[: slot.length], key=_order_keys(self.salt, self.key, slot.cycle))
