@@ -20,13 +20,18 @@ import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
+from itertools import chain
 
 import rjieba
 from whoosh.analysis import Token, Tokenizer
 from whoosh.formats import Frequency
 from whoosh.system import pack_uint
 
+from kb.forking import Progress, split_work
+
+PRIME_MIN = 500  # texts from which `primed` counts in two processes (the fork must pay off)
 CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 WORD_RE = re.compile(r"\w", re.UNICODE)
 PART_RE = re.compile(r"[^\W_]+", re.UNICODE)
@@ -39,6 +44,7 @@ STOPWORDS = frozenset(
     vs it its this that as by at from""".split()
 )
 
+_SKIP = "\x00"  # the term of punctuation, whitespace and stopwords in term_counts: dropped
 _LOCK = threading.Lock()
 _SEGMENTERS: dict[str, rjieba.Jieba] = {}
 
@@ -147,28 +153,45 @@ class BankTokenizer(Tokenizer):
             pos += 1
         return out
 
-    def term_counts(self, text: str, subwords: bool = True) -> Counter[str]:
-        """How often each term occurs in `text` (index mode, or precise with `subwords=False`):
-        the hot path of building the index and the site's search data. Words are counted as
-        rjieba cuts them, then each distinct word's terms (itself and its sub-words, or none for
-        punctuation and stopwords) are looked up once: per word of a bank, not per occurrence."""
-        cache = self.__dict__.setdefault("_word_terms" if subwords else "_word_terms_precise", {})
+    def term_counts(self, text: str) -> Counter[str]:
+        """How often each term occurs in `text` (index mode): the hot path of building the index
+        and the site's search data, so the per-word work runs in C: each word rjieba cuts maps
+        to its lowercased term through a dict (punctuation and stopwords to a sentinel dropped
+        at the end), and words with sub-words add those. Inside `primed`, a remembered count."""
+        memo = self.__dict__.get("_memo")
+        if memo is not None:
+            hit = memo.get(text)
+            if hit is not None:
+                return hit
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
-        out: dict[str, int] = {}
-        get = out.get
-        for word, n in Counter(self.segmenter.cut(text)).items():
-            terms = cache.get(word)
-            if terms is None:
-                low = word.lower()
-                skip = (not word[0].isalnum() and not WORD_RE.search(word)) or low in STOPWORDS
-                terms = cache[word] = [] if skip else [low, *(self._expansions(word) if subwords else [])]
-            for term in terms:
-                out[term] = get(term, 0) + n
-        return Counter(out)
+        words = self.segmenter.cut(text)
+        term_of = self.__dict__.setdefault("_term_of", {})
+        try:
+            out = Counter(map(term_of.__getitem__, words))
+        except KeyError:  # words this process has not met yet
+            self._learn(words)
+            out = Counter(map(term_of.__getitem__, words))
+        subs = self.__dict__["_subs"]
+        out.update(chain.from_iterable(map(subs.__getitem__, filter(subs.__contains__, words))))
+        out.pop(_SKIP, None)
+        return out
+
+    def _learn(self, words: Iterable[str]) -> None:
+        term_of = self.__dict__.setdefault("_term_of", {})
+        subs = self.__dict__.setdefault("_subs", {})
+        for word in set(words).difference(term_of):
+            low = word.lower()
+            if (not word[0].isalnum() and not WORD_RE.search(word)) or low in STOPWORDS:
+                term_of[word] = _SKIP
+                continue
+            term_of[word] = low
+            expansions = self._expansions(word)
+            if expansions:
+                subs[word] = expansions
 
     def __getstate__(self) -> dict:
-        return {"words": self.words}  # caches and the segmenter are rebuilt, not pickled
+        return {"words": self.words}  # caches, counts and the segmenter are rebuilt, not pickled
 
     def query_terms(self, text: str) -> list[str]:
         """Distinct terms of a query, in order (precise mode, hyphenated words split too)."""
@@ -209,3 +232,18 @@ class BankFrequency(Frequency):
         counts = analyzer.term_counts(value)
         boost = self.field_boost
         return ((w, n, n * boost, pack_uint(n)) for w, n in counts.items())
+
+
+@contextmanager
+def primed(tokenizer: BankTokenizer, texts: Iterable[str], progress: Progress | None = None) -> Iterator[None]:
+    """Within the block, `tokenizer.term_counts` answers each of `texts` from counts computed
+    up front in two processes (`kb.forking.split_work`), for this process and the processes it
+    forks: the index and the site's search data analyze the same bodies, answers, names and
+    questions, and each text is then analyzed once. The counts are dropped on leaving."""
+    todo = list(dict.fromkeys(texts))
+    counts = split_work(todo, tokenizer.term_counts, "analyze", progress, PRIME_MIN)
+    tokenizer.__dict__["_memo"] = dict(zip(todo, counts))
+    try:
+        yield
+    finally:
+        tokenizer.__dict__.pop("_memo", None)

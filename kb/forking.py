@@ -117,3 +117,27 @@ def split_work(items: list[T], work: Callable[[T], R], label: str, progress: Pro
         if child is not None:
             child.kill()
         raise
+
+
+class Job:
+    """`work()` started now in a forked child (when `in_child`), its result taken later with
+    `result()`; done in this process instead when the child fails (e.g. was killed). For work
+    that a process can hand off while it does other things; `cancel()` when it is not wanted."""
+
+    def __init__(self, name: str, work: Callable[[], R], in_child: bool = True) -> None:
+        self.work = work
+        self.child = fork(name, work) if in_child and (os.cpu_count() or 1) > 1 else None
+
+    def result(self) -> R:
+        child, self.child = self.child, None
+        if child is not None:
+            try:
+                return child.wait()[1]
+            except ChildFailed:
+                pass
+        return self.work()
+
+    def cancel(self) -> None:
+        child, self.child = self.child, None
+        if child is not None:
+            child.kill()

@@ -12,19 +12,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
+from itertools import chain
+from hashlib import md5
+from operator import sub
 from pathlib import Path
 from pickle import dumps
 
 from whoosh import index as windex
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
+from whoosh.analysis import IDTokenizer
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
+from whoosh.filedb.filetables import OrderedHashWriter, _lengths
+from whoosh.formats import Existence, Frequency
 from whoosh.query import Or, Term
-from whoosh.system import pack_int, pack_ushort
-from whoosh.util.numlists import delta_encode
+from whoosh.system import pack_int, pack_long, pack_ushort
 from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
@@ -60,43 +66,24 @@ def make_schema(tokenizer: BankTokenizer) -> Schema:
     return schema
 
 
-class _MemoryPool:
-    """Postings grouped by term in memory (a bank fits in memory). Documents arrive in docnum
-    order, so each term's postings are already sorted: only the distinct terms need sorting."""
-
-    def __init__(self) -> None:
-        self.terms: dict[tuple[str, bytes], list[tuple[int, float, bytes]]] = {}
-
-    def add_field(self, fieldname: str, docnum: int, items: Iterable[tuple[bytes, int, float, bytes]]) -> int:
-        """Add one field's (term, freq, weight, value) postings; the field's length in terms."""
-        terms = self.terms
-        length = 0
-        for tbytes, freq, weight, vbytes in items:
-            postings = terms.get((fieldname, tbytes))
-            if postings is None:
-                postings = terms[(fieldname, tbytes)] = []
-            postings.append((docnum, weight, vbytes or b""))
-            length += freq
-        return length
-
-    def cleanup(self) -> None:
-        self.terms.clear()
-
-
 class _Writer(SegmentWriter):
     """Whoosh's segment writer for our schema (a fresh index, or a new segment beside existing
-    ones), writing the same segment files in about 60% of the time: postings pooled in memory
-    per term, and each term's posting list written in the codec's block format whole instead
-    of one call (with type asserts and a field-length lookup) per posting. Fields with vectors,
-    columns or spelling are not supported (our schema has none); checked on creation."""
+    ones), writing the same segment files in a fraction of the time: each document's terms are
+    counted once (the bank's analyzer memoizes counts the build computed in parallel, see
+    `kb.analysis.BankTokenizer.prime`) and pooled per term as flat (docnum, frequency) lists;
+    at the end each term's posting list is written in the codec's block format whole, and the
+    term table in one write, instead of Whoosh's few calls (with type asserts, a field-length
+    lookup and an md5 hex string) per posting. Fields with vectors, columns or spelling, or
+    formats other than Existence and Frequency, are not supported (checked on creation)."""
 
     def __init__(self, ix: windex.Index, **kwargs: object) -> None:
         super().__init__(ix, **kwargs)
         for name, field in self.schema.items():
-            if field.vector or field.column_type or field.separate_spelling():
+            if field.vector or field.column_type or field.separate_spelling() or \
+                    not isinstance(field.format, (Existence, Frequency)) or field.format.posting_size not in (0, 4):
                 raise ValueError(f"bulk index writer: field {name!r} needs Whoosh's own writer")
         self.pool.cleanup()
-        self.pool = _MemoryPool()
+        self._postings: dict[str, dict[str, list[int]]] = {}  # field -> term -> [docnum, freq, docnum, freq...]
         self._lengths: dict[str, list[int]] = {}  # per field, per docnum: length as the reader sees it
 
     def add_document(self, **fields: object) -> None:
@@ -111,7 +98,7 @@ class _Writer(SegmentWriter):
             field = self.schema[name]
             length = 0
             if field.indexed:
-                length = self.pool.add_field(name, docnum, field.index(value))
+                length = _pool(self._postings.setdefault(name, {}), docnum, _term_freqs(field, value))
                 if not field.scorable:
                     length = 0
             lengths = self._lengths.setdefault(name, [])
@@ -128,79 +115,146 @@ class _Writer(SegmentWriter):
         codec = self.codec
         if codec._inlinelimit > 1 or self.docbase:  # neither with the default codec and one process
             raise ValueError("bulk index writer: needs W3Codec(inlinelimit<=1) and a single writer")
-        field_now = None
         postfile = fw._postfile
         offset = postfile.tell()
         buf = bytearray()  # postings bytes not yet written; one file write per MiB
-        for key in sorted(self.pool.terms):
-            fieldname, tbytes = key
-            if fieldname != field_now:
-                if field_now is not None:
-                    fw.finish_field()
-                fw.start_field(fieldname, self.schema[fieldname])
-                field_now = fieldname
-                flen = self._lengths.get(fieldname, [])
-                flen.extend([0] * (self.docnum - len(flen)))
-                values_size = self.schema[fieldname].format.fixed_value_size()
-            terminfo = _write_postings(buf, offset, self.pool.terms[key], flen, codec._blocklimit,
-                                       codec._compression, values_size)
-            fw._tindex.add(pack_ushort(fw._fieldid) + tbytes, terminfo.to_bytes())
-            if len(buf) > 1 << 20:
-                offset += len(buf)
-                postfile.write(bytes(buf))
-                buf.clear()
-        postfile.write(bytes(buf))
-        if field_now is not None:
+        records: list[tuple[bytes, bytes]] = []  # the term table: (field id + term, term info)
+        for fieldname in sorted(self._postings):
+            field = self.schema[fieldname]
+            fw.start_field(fieldname, field)  # registers the field's id
+            prefix = pack_ushort(fw._fieldid)
+            flen = self._lengths.get(fieldname, [])
+            flen.extend([0] * (self.docnum - len(flen)))
+            block = _BlockFormat(field.format, flen, codec._blocklimit, codec._compression)
+            terms = self._postings[fieldname]
+            for term in sorted(terms):  # code point order is UTF-8 byte order
+                records.append((prefix + term.encode("utf-8"), block.write(buf, offset, terms[term])))
+                if len(buf) > 1 << 20:
+                    offset += len(buf)
+                    postfile.write(bytes(buf))
+                    buf.clear()
             fw.finish_field()
+        postfile.write(bytes(buf))
+        _write_term_table(fw._tindex, records)
         fw.close()
 
 
-def _write_postings(out: bytearray, offset: int, postings: list[tuple[int, float, bytes]], flen: list[int],
-                    limit: int, compression: int, values_size: int | None) -> W3TermInfo:
-    """Append one term's posting list to `out` (which starts at file `offset`) in the W3 codec's
-    block format, as its W3PostingsWriter writes it (tests compare every term and posting),
-    without its per-posting method calls and per-write file calls."""
-    terminfo = W3TermInfo()
-    start = offset + len(out)
-    out += WHOOSH3_HEADER_MAGIC
-    n = len(postings)
-    for i in range(0, n, limit):
-        ids, weights, values = zip(*postings[i:i + limit])
-        warr = array("f", weights)
-        lengths = [x for x in [flen[d] for d in ids] if x]
-        minlength = min(lengths) if lengths else None
-        maxlength = max(lengths, default=0)
-        maxweight = max(0, max(weights))
-        # W3TermInfo.add_block
-        terminfo._weight += sum(warr)
-        terminfo._df += len(ids)
-        terminfo._minlength = minlength if terminfo._minlength is None else min(terminfo._minlength, minlength)
-        terminfo._maxlength = max(terminfo._maxlength, maxlength)
-        terminfo._maxweight = max(terminfo._maxweight, maxweight)
-        if terminfo._minid is None:
-            terminfo._minid = ids[0]
-        terminfo._maxid = ids[-1]
-        # W3PostingsWriter._write_block
-        first = warr[0]
-        mini_weights = (None if all(w == 1.0 for w in warr) else first if all(w == first for w in warr)
-                        else tuple(warr))
-        present = [v for v in values if v]
-        mini_values = (tuple(present) if values_size is None or values_size < 0 else None if values_size == 0
-                       else b"".join(present))
-        data = dumps((tuple(delta_encode(ids)), mini_weights, mini_values), 2)
-        # Whoosh meant to skip compressing tiny blocks (a bug compresses all): zlib costs ~25 us a
-        # call and saves nothing on a pickle this small. The reader checks each block's flag.
-        comp = compression if len(data) >= SMALL_BLOCK else 0
-        if comp:
-            data = zlib.compress(data, comp)
-        info = dumps((len(ids), ids[-1], maxweight, comp, length_to_byte(minlength),
-                      length_to_byte(maxlength)), 2)
-        size = len(info) + len(data)
-        out += pack_int(-size if i + limit >= n else size)
-        out += info
-        out += data
-    terminfo.set_extent(start, offset + len(out) - start)
-    return terminfo
+def _term_freqs(field: object, value: object) -> dict[str, int]:
+    """A field value's terms and their frequencies, as Whoosh's field.index would give them."""
+    analyzer = field.analyzer
+    if isinstance(analyzer, BankTokenizer) and isinstance(field.format, BankFrequency):
+        return analyzer.term_counts(value)
+    if type(analyzer) is IDTokenizer and isinstance(value, str):
+        return {value: 1}  # the whole value is the one term
+    return {tbytes.decode("utf-8"): freq for tbytes, freq, _, _ in field.index(value)}
+
+
+def _pool(terms: dict[str, list[int]], docnum: int, freqs: dict[str, int]) -> int:
+    """Add one field's postings to its pool; the field's length in terms."""
+    get = terms.get
+    for term, n in freqs.items():
+        postings = get(term)
+        if postings is None:
+            terms[term] = [docnum, n]
+        else:
+            postings += (docnum, n)
+    return sum(freqs.values())
+
+
+class _BlockFormat:
+    """Writes posting lists of one field in the W3 codec's block format, as its W3PostingsWriter
+    does (tests compare every term and posting), from flat [docnum, freq, ...] lists."""
+
+    def __init__(self, fmt: Existence | Frequency, flen: list[int], limit: int, compression: int) -> None:
+        self.boost = fmt.field_boost
+        self.existence = fmt.posting_size == 0  # weight = boost, no value; else freq * boost and a uint
+        self.flen = flen
+        self.limit = limit
+        self.compression = compression
+        self.byte_of: dict[int | None, int] = {}  # length_to_byte, memoized
+
+    def _byte(self, length: int | None) -> int:
+        b = self.byte_of.get(length)
+        if b is None:
+            b = self.byte_of[length] = length_to_byte(length)
+        return b
+
+    def write(self, out: bytearray, offset: int, flat: list[int]) -> bytes:
+        """Append a term's postings to `out` (which starts at file `offset`); its term info bytes."""
+        all_ids, all_freqs = flat[0::2], flat[1::2]
+        start = offset + len(out)
+        out += WHOOSH3_HEADER_MAGIC
+        weight_sum = 0.0
+        minlength = None
+        maxlength = maxweight = 0
+        n = len(all_ids)
+        limit = self.limit
+        for i in range(0, n, limit):
+            ids, freqs = all_ids[i:i + limit], all_freqs[i:i + limit]
+            k = len(ids)
+            if self.existence:
+                weights = [self.boost] * k
+                values = None
+            else:
+                weights = freqs if self.boost == 1.0 else [f * self.boost for f in freqs]
+                values = _pack_uints(k, *freqs)
+            warr = array("f", weights)
+            lengths = list(map(self.flen.__getitem__, ids))
+            low = min(lengths)
+            if not low:  # Whoosh leaves a document's zero length out (unscorable fields: all zero)
+                lengths = [x for x in lengths if x]
+                low = min(lengths) if lengths else None
+            high = max(lengths, default=0)
+            top = max(0, max(weights) * 1.0)
+            weight_sum += sum(warr)
+            minlength = low if minlength is None else min(minlength, low)
+            maxlength = max(maxlength, high)
+            maxweight = max(maxweight, top)
+            first = warr[0]
+            mini_weights = None if warr.count(1.0) == k else first if warr.count(first) == k else tuple(warr)
+            data = dumps((tuple(map(sub, ids, [0, *ids[:-1]])), mini_weights, values), 2)  # delta-coded ids
+            # Whoosh meant to skip compressing tiny blocks (a bug compresses all): zlib costs ~25 us
+            # a call and saves nothing on a pickle this small. The reader checks each block's flag.
+            comp = self.compression if len(data) >= SMALL_BLOCK else 0
+            if comp:
+                data = zlib.compress(data, comp)
+            info = dumps((k, ids[-1], top, comp, self._byte(low), self._byte(high)), 2)
+            size = len(info) + len(data)
+            out += pack_int(-size if i + limit >= n else size)
+            out += info
+            out += data
+        # W3TermInfo.to_bytes of a posting list that is not inlined
+        return (W3TermInfo._struct.pack(0, weight_sum, n, self._byte(minlength), self._byte(maxlength), maxweight,
+                                        all_ids[0], all_ids[-1])
+                + pack_long(start) + pack_int(offset + len(out) - start))
+
+
+def _pack_uints(k: int, *values: int) -> bytes:
+    """`b"".join(pack_uint(v) for v in values)` in one call."""
+    return struct.pack(f"!{k}I", *values)
+
+
+def _write_term_table(tindex: OrderedHashWriter, records: list[tuple[bytes, bytes]]) -> None:
+    """Add sorted (key, value) records to Whoosh's term table in one file write, as as many calls
+    of its `add` would (record layout, md5 bucket hashes, the ordered positions array)."""
+    if tindex.hashtype != 0:
+        raise ValueError("bulk index writer: the term table must use md5 hashing")
+    dbfile = tindex.dbfile
+    base = dbfile.tell()
+    buf = bytearray()
+    buckets = tindex.buckets
+    positions = tindex.index
+    for key, value in records:
+        pos = base + len(buf)
+        positions.append(pos)
+        buf += _lengths.pack(len(key), len(value))
+        buf += key
+        buf += value
+        h = int.from_bytes(md5(key, usedforsecurity=False).digest()[-4:], "big")  # whoosh's md5_hash
+        buckets[h & 255].append((h, pos))
+    dbfile.write(bytes(buf))
+    if records:
+        tindex.lastkey = records[-1][0]
 
 
 def _write_part(ix: windex.Index, docs: Iterator[dict], total: int, progress: Progress | None) -> None:
@@ -224,6 +278,15 @@ def _question_docs(entries: Iterable[Entry]) -> Iterator[dict]:
         for q in e.questions:
             yield {"kind": "question", "key": q.id, "category": e.category, "tags": ",".join(e.tags), "qlead": q.q,
                    "qtext": q.answer_text}
+
+
+def analyzed_texts(corpus: Corpus) -> list[str]:
+    """Every text the index analyzes (names, leads, bodies, questions, answers): what a full
+    build counts terms of up front (`kb.analysis.primed`); the site's search data analyzes
+    most of the same texts."""
+    entries = corpus.entries.values()
+    return [doc[name] for doc in chain(_entry_docs(entries), _question_docs(entries))
+            for name in ("names", "lead", "text", "qlead", "qtext") if doc.get(name)]
 
 
 def _write_docs(corpus: Corpus, folder: Path, tokenizer: BankTokenizer) -> None:

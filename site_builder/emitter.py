@@ -31,6 +31,7 @@ from pygments.formatters import HtmlFormatter
 import kb
 from kb.analysis import bank_tokenizer, mentions
 from kb.codehash import code_hash
+from kb.forking import Job, split_work
 from kb.build import Changes, link_tree, write_file
 from kb.model import Corpus, Entry
 from site_builder import context as ctxmod
@@ -40,6 +41,7 @@ from site_builder.context import DIFFICULTY, SiteData, site_data
 Progress = Callable[[str, int, int], None]
 STATE_FILE = "site-state.json"
 STATE_VERSION = 2
+FORK_MIN = 200  # pages, fragments or map nodes to make from which a forked child shares the work
 ANSWERS = "static/data/answers-"  # answer shards: <ANSWERS><n>.js
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = PACKAGE_DIR / "static"
@@ -136,13 +138,15 @@ class Writer:
         self.fingerprints: dict[str, str] = {}
         self.written: list[str] = []
 
-    def page(self, rel: str, fp: str, render: Callable[[], str]) -> None:
+    def page(self, rel: str, fp: str, render: Callable[[], str]) -> bool:
+        """Write `rel` unless the previous build's has this fingerprint; whether it was written."""
         self.fingerprints[rel] = fp
         path = self.root / rel
         if self.previous.get(rel) == fp and path.is_file():
-            return
+            return False
         write_file(path, render())
         self.written.append(rel)
+        return True
 
     def keep(self, rel: str) -> bool:
         """Keep the previous build's file as it is (it was hard-linked in); False if there is none."""
@@ -214,13 +218,22 @@ class SiteEmitter:
     def _run(self, corpus: Corpus, out: Path, state: dict | None, progress: Progress | None) -> None:
         state = state or {}
         self.last = {}
+        jobs: list[Job] = []  # work handed to forked children while pages render here
+        try:
+            self._pages(corpus, out, state, progress, jobs)
+        finally:
+            for job in jobs:
+                job.cancel()  # what a failure left running (a no-op for collected jobs)
+
+    def _pages(self, corpus: Corpus, out: Path, state: dict, progress: Progress | None, jobs: list[Job]) -> None:
         site_dir = out / "site"
+        search = self._start_search(corpus, state.get("search", {}))
+        jobs.append(search)
         today = self.today or build_date()
         site = site_data(corpus, today, state.get("slugs"))
         w = Writer(site_dir, state.get("pages", {}))
         env = environment()
         entries = list(corpus.entries.values())
-        total = len(entries)
         has_feed = bool(self.base_url)
         # Pages other than an entry's own show only its card (title, tags, links, questions...):
         # when no card changed, an edit can change only its own page, the search data and the
@@ -229,28 +242,38 @@ class SiteEmitter:
         bank = _digest(today.isoformat(), _key(corpus.categories))
         same_cards = state.get("bank") == bank and state.get("cards") == cards
         own = {e.id: _digest(e.content_hash, e.rendered_hash) for e in entries}
-        for i, e in enumerate(entries):
-            rel = f"{e.id}.html"
-            if same_cards and state.get("own", {}).get(e.id) == own[e.id] and w.keep(rel):
-                continue
+        layout = None
+        if not same_cards:  # the map will be drawn: lay it out meanwhile
+            layout = self._start_layout(site, state.get("layouts", {}))
+            jobs.append(layout)
+        todo = [e for e in entries
+                if not (same_cards and state.get("own", {}).get(e.id) == own[e.id] and w.keep(f"{e.id}.html"))]
+        template = env.get_template("entry.html")  # compiled before a fork, not in each process
+
+        def entry_page(e: Entry) -> tuple[str, str, bool]:
             ctx = ctxmod.entry_context(site, e)
-            fp = _digest(own[e.id], _key(ctx))
-            w.page(rel, fp, lambda e=e, ctx=ctx: env.get_template("entry.html").render(
+            rel, fp = f"{e.id}.html", _digest(own[e.id], _key(ctx))
+            return rel, fp, w.page(rel, fp, lambda: template.render(
                 entry=e, c=ctx, root="", has_feed=has_feed, local_map=self._local_map(site, e, ctx)))
-            if progress and (i + 1 == total or (i + 1) % 50 == 0):
-                progress("site", i + 1, total)
-        records = self._search(site, w, state.get("search", {}))
+
+        # Entry pages are most of the site: a full build renders half of them in a forked child
+        # (the site is the build's longest emitter; the index and store finish first).
+        for rel, fp, written in split_work(todo, entry_page, "site", progress, FORK_MIN):
+            w.fingerprints[rel] = fp  # the child's Writer is gone: record its pages here
+            if written and rel not in w.written:
+                w.written.append(rel)
         self._answers(site, w)
         bank_pages = [rel for rel in w.previous if rel not in w.fingerprints and not rel.startswith(ANSWERS)]
         if same_cards and all(w.keep(rel) for rel in bank_pages):
             layouts = state.get("layouts", {})
         else:
             self._lists(site, w)
-            layouts = self._map(site, w, state.get("layouts", {}))
+            layouts = self._map(site, w, layout or self._start_layout(site, state.get("layouts", {})))
             schedule = practice.daily_schedule(site)
             self._home_and_tools(site, w, schedule)
             self._data(site, w, schedule)
             self._feeds(site, w)
+        records = self._finish_search(site, w, search)
         removed = w.remove_stale()
         self.last.update(written=sorted(w.written), removed=removed, pages=len(w.fingerprints))
         new_state = {"key": self.key(), "version": STATE_VERSION, "pages": w.fingerprints, "slugs": site.slugs,
@@ -289,7 +312,10 @@ class SiteEmitter:
         c = ctxmod.questions_context(site)
         w.page("questions.html", _digest("questions", _key(c)), self._render("questions.html", c=c, root=""))
 
-    def _map(self, site: SiteData, w: Writer, cached: dict) -> dict:
+    def _start_layout(self, site: SiteData, cached: dict) -> Job:
+        """Start laying out the concept map's clusters (a cluster whose nodes, edges and label
+        widths did not change keeps its cached layout); with many nodes to place, in a forked
+        child while the pages are rendered here. The result: (edges, layouts by category)."""
         corpus = site.corpus
         edges = graphmap.strongest_pairs((l.source, l.target, l.kind) for e in corpus.entries.values()
                                          for l in e.links if l.target in corpus.entries)
@@ -299,20 +325,28 @@ class SiteEmitter:
             cs, ct = corpus.entries[s].category, corpus.entries[t].category
             if cs == ct:
                 inner.setdefault(cs, []).append((s, t))
-        layouts: dict[str, dict] = {}
-        clusters = []
-        for key, ids in site.by_category.items():
-            inside = inner.get(key, [])
-            ck = graphmap.cluster_key(ids, inside, widths)
-            old = cached.get(key)
-            if old and old.get("key") == ck:
-                pos = {i: tuple(p) for i, p in old["pos"].items()}
-            else:
-                pos = graphmap.layout_cluster(ids, inside, widths)
-            layouts[key] = {"key": ck, "pos": pos}
-            clusters.append(graphmap.Cluster(key, site.cat_name(key), f"c/{key}.html", site.cat_index[key], pos))
+        keys = {key: graphmap.cluster_key(ids, inner.get(key, []), widths) for key, ids in site.by_category.items()}
+        todo = [key for key, ck in keys.items() if cached.get(key, {}).get("key") != ck]
+
+        def lay_out() -> tuple[list, dict]:
+            layouts = {}
+            for key, ids in site.by_category.items():
+                if key in todo:
+                    pos = graphmap.layout_cluster(ids, inner.get(key, []), widths)
+                else:
+                    pos = {i: tuple(p) for i, p in cached[key]["pos"].items()}
+                layouts[key] = {"key": keys[key], "pos": pos}
+            return edges, layouts
+
+        return Job("map layout", lay_out, in_child=sum(len(site.by_category[k]) for k in todo) >= FORK_MIN)
+
+    def _map(self, site: SiteData, w: Writer, layout: Job) -> dict:
+        """Write the concept map page; the cluster layouts, for the next build."""
+        edges, layouts = layout.result()
+        clusters = [graphmap.Cluster(key, site.cat_name(key), f"c/{key}.html", site.cat_index[key],
+                                     layouts[key]["pos"]) for key in site.by_category]
         nodes = {e.id: graphmap.Node(e.id, site.labels[e.id], e.title, e.category, site.cat_index[e.category],
-                                     f"{e.id}.html") for e in corpus.entries.values()}
+                                     f"{e.id}.html") for e in site.corpus.entries.values()}
         svg = graphmap.whole_map_svg(nodes, edges, clusters)
         legend = [{"key": k, "name": n, "index": site.cat_index[k]} for k, n in site.categories.items()]
         w.page("map.html", _digest("map", svg, _key(legend)),
@@ -337,11 +371,12 @@ class SiteEmitter:
             base_path = urlsplit(self.base_url).path or "/"
         w.page("404.html", _digest("404", base_path), self._render("404.html", root=base_path))
 
-    def _search(self, site: SiteData, w: Writer, cached: dict) -> dict:
-        """The search data file, reusing the fragments of entries whose source did not change
-        and whose text contains no word that entered or left the segmenter's dictionary
-        (a renamed entry changes the dictionary; only texts with those words segment anew)."""
-        corpus = site.corpus
+    def _start_search(self, corpus: Corpus, cached: dict) -> Job:
+        """Start making the search data: the fragments of entries whose source did not change
+        and whose text contains no word that entered or left the segmenter's dictionary are
+        reused (a renamed entry changes the dictionary; only texts with those words segment
+        anew). With many to make (a full build), a forked child makes them while the pages
+        are rendered here: the data needs no page. The job's result is the state to keep."""
         tok = bank_tokenizer(corpus.names)
         old = cached.get("fragments", {})
         moved: set[str] = set()
@@ -350,17 +385,29 @@ class SiteEmitter:
                 moved = set(tok.words) ^ set(cached["words"])
             else:
                 old = {}
-        fragments = {}
-        self.last["segmented"] = 0
+        fragments: dict[str, list[str]] = {}
+        todo = []
         for e in corpus.entries.values():
             hit = old.get(e.id)
             if hit and hit[0] == e.content_hash and not (moved and mentions(e.source, moved)):
                 fragments[e.id] = hit
             else:
-                fragments[e.id] = [e.content_hash, searchdata.entry_fragment(tok, e)]
-                self.last["segmented"] += 1
-        w.data("static/data/search.js", searchdata.search_data_js([f[1] for f in fragments.values()], site.categories))
-        return {"dict": tok.dictionary_hash, "words": list(tok.words), "fragments": fragments}
+                todo.append(e)
+        self.last["segmented"] = len(todo)
+
+        def make() -> dict:
+            made = {e.id: [e.content_hash, searchdata.entry_fragment(tok, e)] for e in todo}
+            return {"dict": tok.dictionary_hash, "words": list(tok.words),
+                    "fragments": {i: fragments.get(i) or made[i] for i in corpus.entries}}
+
+        return Job("search data", make, in_child=len(todo) >= FORK_MIN)
+
+    def _finish_search(self, site: SiteData, w: Writer, search: Job) -> dict:
+        """Write the search data file; what the next build can reuse of it."""
+        records = search.result()
+        w.data("static/data/search.js", searchdata.search_data_js([f[1] for f in records["fragments"].values()],
+                                                                   site.categories))
+        return records
 
     def _data(self, site: SiteData, w: Writer, schedule: dict) -> None:
         """The practice page's question list and daily schedule (cards only: see _answers)."""

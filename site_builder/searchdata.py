@@ -29,12 +29,6 @@ W_NAME, W_TAG, W_SUMMARY, W_QUESTION, W_TEXT = 40, 20, 12, 12, 5
 SNIPPET = 110
 
 
-def _terms(tok: BankTokenizer, text: str, mode: str = "index") -> Counter:
-    """Term counts. Long texts (bodies, answers) use query mode (no sub-words): half the cost,
-    and the browser's prefix matching finds the longer words from their beginnings anyway."""
-    return tok.term_counts(text, subwords=mode == "index")
-
-
 def _add(weights: dict[str, float], counts: Counter, w: float, top: int | None = None) -> None:
     items = counts.most_common(top) if top is not None and len(counts) > top else counts.items()
     for term, n in items:
@@ -62,19 +56,19 @@ def _short(text: str, limit: int = SNIPPET) -> str:
 def entry_fragment(tok: BankTokenizer, e: Entry) -> str:
     """The search documents of one entry (itself and its questions) with weighted terms, as
     JSON array items: [kind, id, title, url, category, snippet, names, {term: weight}]."""
-    names = _terms(tok, " \n".join([e.id, e.title, *e.aliases]))
+    names = tok.term_counts(" \n".join([e.id, e.title, *e.aliases]))
     weights: dict[str, float] = {}
     _add(weights, names, W_NAME)
-    _add(weights, _terms(tok, " \n".join(e.tags)), W_TAG)
-    _add(weights, _terms(tok, e.summary), W_SUMMARY)
-    _add(weights, _terms(tok, e.body_text, "query"), W_TEXT, BODY_TERMS)
+    _add(weights, tok.term_counts(" \n".join(e.tags)), W_TAG)
+    _add(weights, tok.term_counts(e.summary), W_SUMMARY)
+    _add(weights, tok.term_counts(e.body_text), W_TEXT, BODY_TERMS)
     docs = [["e", e.id, e.title, f"{e.id}.html", e.category, _short(e.summary or e.body_text),
              sorted({name_key(x) for x in (e.id, e.title, *e.aliases, _head(e.title)) if x}),
              {t: round(w) for t, w in weights.items()}]]
     for q in e.questions:
         qw: dict[str, float] = {}
-        _add(qw, _terms(tok, q.q), W_QUESTION)
-        _add(qw, _terms(tok, q.answer_text, "query"), W_TEXT, ANSWER_TERMS)
+        _add(qw, tok.term_counts(q.q), W_QUESTION)
+        _add(qw, tok.term_counts(q.answer_text), W_TEXT, ANSWER_TERMS)
         _add(qw, names, W_TEXT)  # "MoE 负载均衡" finds MoE's load-balancing question
         docs.append(["q", q.id, q.q, f"{e.id}.html#q-{q.id}", e.category, e.title, [],
                      {t: round(w) for t, w in qw.items()}])

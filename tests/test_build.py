@@ -17,6 +17,7 @@ from whoosh import index as windex
 from whoosh.query import Term
 
 from kb.build import BuildError, IndexEmitter, StoreEmitter, build, build_lock, current, versions_dir
+from kb.forking import Job
 from kb.search import SearchIndex
 from site_builder import SiteEmitter
 
@@ -302,3 +303,23 @@ def test_a_broken_load_cache_is_ignored(chain_bank, tmp_path):
         result = build(chain_bank, out, emitters())
         assert "正文" in result.corpus.entries["faiss"].body_text
     assert cache.stat().st_size > 1000  # rewritten by the last build
+
+
+def test_a_job_runs_in_a_child_and_falls_back_to_this_process():
+    parent = os.getpid()
+
+    def work() -> int:
+        if os.getpid() != parent:
+            time.sleep(0.3)  # long enough to be killed below
+        return os.getpid()
+
+    job = Job("pid", work)
+    assert job.result() not in (parent, None)  # done in the child
+    assert Job("pid", work, in_child=False).result() == parent
+    job = Job("pid", work)
+    job.child.proc.kill()
+    assert job.result() == parent  # the child died: done here instead
+    job = Job("pid", work)
+    proc = job.child.proc
+    job.cancel()
+    assert not proc.is_alive() and job.child is None

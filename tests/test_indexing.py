@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from collections import Counter
+
 import pytest
 from whoosh import index as windex
+from whoosh.formats import Frequency
 from whoosh.writing import SegmentWriter
 
 from bench.corpus import generate
-from kb import indexing
-from kb.analysis import bank_tokenizer
+from kb import analysis, indexing
+from kb.analysis import bank_tokenizer, primed
+from kb.forking import fork
 from kb.loading import load_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,12 +48,17 @@ def test_bulk_writer_equals_whooshs_writer(bank, tmp_path):
     folder = ROOT / "entries" if bank == "real" else generate(200, tmp_path / "bank")
     corpus = load_corpus(folder)
     schema = indexing.make_schema(bank_tokenizer(corpus.names))
+    # Whoosh's own writer, with Whoosh's own Frequency format: it reads the analyzer's token
+    # stream, not the term counts ours uses (so they are checked against each other too)
+    reference = indexing.make_schema(bank_tokenizer(corpus.names))
+    for name in ("names", "lead", "text", "qlead", "qtext"):
+        reference[name].format = Frequency(field_boost=reference[name].format.field_boost)
     for indexname, docs in (("MAIN", indexing._entry_docs), ("questions", indexing._question_docs)):
         ours, theirs = tmp_path / f"ours-{indexname}", tmp_path / f"theirs-{indexname}"
         ours.mkdir(), theirs.mkdir()
         indexing._write_part(windex.create_in(str(ours), schema, indexname=indexname), docs(corpus.entries.values()),
                              0, None)
-        writer = SegmentWriter(windex.create_in(str(theirs), schema, indexname=indexname))
+        writer = SegmentWriter(windex.create_in(str(theirs), reference, indexname=indexname))
         for doc in docs(corpus.entries.values()):
             writer.add_document(**doc)
         writer.commit()
@@ -57,6 +66,39 @@ def test_bulk_writer_equals_whooshs_writer(bank, tmp_path):
         assert len(a[0]) > 1000 and a == b
         if bank == "generated":
             assert max(t[3] for t in a[0]) > 128
+
+
+EDGE_TEXTS = [
+    "", "，。！", "  \n ", "Hello, WORLD! hello-world KV-Cache kv_cache 的 是 什么是 向量数据库",
+    "ＲＬＨＦ 与 RLHF、ｒｌｈｆ（全角）", "混合专家模型 MoE 的负载均衡 load-balancing loss", "x86_64 C++ 3.14 e.g. GPT-4o",
+]
+
+
+def test_term_counts_equal_the_analyzers_token_stream():
+    """term_counts (what the index and the site's search data use) counts exactly the terms the
+    analyzer's token stream yields, sub-words included, on the real bank and awkward texts."""
+    corpus = load_corpus(ROOT / "entries")
+    tok = bank_tokenizer(corpus.names)
+    texts = EDGE_TEXTS + indexing.analyzed_texts(corpus)
+    for text in texts:
+        assert tok.term_counts(text) == Counter(term for term, *_ in tok.terms(text)), text
+    assert tok.term_counts("向量数据库")["向量"] == 1  # a sub-word of a bank word
+
+
+def test_primed_counts_are_shared_with_forked_processes_and_then_dropped(monkeypatch):
+    corpus = load_corpus(ROOT / "entries")
+    tok = bank_tokenizer(corpus.names)
+    texts = indexing.analyzed_texts(corpus)
+    cold = [tok.term_counts(t) for t in texts]
+    monkeypatch.setattr(analysis, "PRIME_MIN", 10)  # counted in two processes
+    with primed(tok, texts):
+        warm = [tok.term_counts(t) for t in texts]
+        assert warm == cold
+        assert all(tok.term_counts(t) is c for t, c in zip(texts, warm))  # remembered, not recounted
+        # a process forked inside the block reads the counts without counting
+        child = fork("reader", lambda: [tok.term_counts(t) is tok.__dict__["_memo"][t] for t in texts])
+        assert all(child.wait()[1])
+    assert "_memo" not in tok.__dict__ and tok.term_counts(texts[0]) is not warm[0]
 
 
 def test_bulk_writer_refuses_fields_it_cannot_write(tmp_path):

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from kb import quiz
-from kb.build import IndexEmitter, StoreEmitter, build
+from kb.build import IndexEmitter, StoreEmitter, build, current
 from site_bank import hostile_files, write_site_bank
 from site_builder import SiteEmitter
 from site_builder.graphmap import layout_cluster
@@ -375,6 +375,31 @@ def test_incremental_rerenders_only_what_changed_and_equals_a_full_build(tmp_pat
     assert "HNSW 图索引" in (new_site / "rag.html").read_text(encoding="utf-8")
     full = build(bank, tmp_path / "full", [StoreEmitter(), IndexEmitter(), SiteEmitter(base_url=BASE, today=TODAY)])
     assert tree(new_site) == tree(full.path / "site")
+
+
+def test_the_site_is_the_same_whether_its_work_is_forked_or_not(tmp_path, monkeypatch):
+    """A big bank's build counts terms, renders entry pages, makes the search data and lays out
+    the map in forked children; what it writes must not depend on it."""
+    from kb import analysis, forking
+    from site_builder import emitter as site_emitter
+
+    forked: list[str] = []
+    real_fork = forking.fork
+    monkeypatch.setattr(forking, "fork", lambda name, *a, **kw: forked.append(name) or real_fork(name, *a, **kw))
+    for value in (1, 10**9):  # forks wherever it can; then nowhere
+        monkeypatch.setattr(analysis, "PRIME_MIN", value)
+        monkeypatch.setattr(site_emitter, "FORK_MIN", value)
+        make_build(tmp_path / str(value))
+        if value == 1:
+            assert {"analyze", "site", "search data", "map layout"} <= set(forked)
+            forked.clear()
+    assert not {"analyze", "site", "search data", "map layout"} & set(forked)
+    one, other = (tree(current(tmp_path / str(v) / "build") / "site") for v in (1, 10**9))
+    assert one.keys() == other.keys() and one == other
+    # and what the next build reuses (fingerprints of the pages a child wrote, the search data)
+    one, other = (json.loads((current(tmp_path / str(v) / "build") / "site-state.json").read_text(encoding="utf-8"))
+                  for v in (1, 10**9))
+    assert one == other
 
 
 def test_body_edit_rerenders_just_the_entry_and_data(tmp_path):
