@@ -18,6 +18,7 @@ import json
 import math
 import unicodedata
 from collections import Counter
+from operator import itemgetter
 
 from kb.analysis import STOPWORDS, BankTokenizer
 from kb.links import norm
@@ -30,10 +31,15 @@ SNIPPET = 110
 
 
 def _add(weights: dict[str, float], counts: Counter, w: float, top: int | None = None) -> None:
-    items = counts.most_common(top) if top is not None and len(counts) > top else counts.items()
+    """Weigh each term `w * (1 + ln count)`, keeping the higher weight of a term seen before;
+    with `top`, only the most frequent terms (ties: the first counted, as `most_common`)."""
+    items = counts.items()
+    if top is not None and len(counts) > top:
+        items = sorted(items, key=itemgetter(1), reverse=True)[:top]  # a stable sort: most_common's order
+    get = weights.get
     for term, n in items:
         v = w * (1 + math.log(n)) if n > 1 else w
-        if v > weights.get(term, 0.0):
+        if v > get(term, 0.0):
             weights[term] = v
 
 
