@@ -25,7 +25,8 @@ def vocabulary() -> list[str]:
     import rjieba
 
     text = "".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "entries").glob("*.md")))
-    words = [w for w in rjieba.cut(text) if re.fullmatch(r"[\u4e00-\u9fff]{2,4}", w)]
+    # its own segmenter: kb.analysis adds a bank's words to rjieba's default one
+    words = [w for w in rjieba.Jieba().cut(text) if re.fullmatch(r"[\u4e00-\u9fff]{2,4}", w)]
     return sorted(set(words)) or ["模型", "训练", "推理", "显存", "检索", "向量", "注意力", "参数"]
 
 
