@@ -357,16 +357,15 @@ def update_index(corpus: Corpus, folder: Path, previous: Path, changed: set[str]
     nothing, when the previous index cannot be used."""
     tokenizer = bank_tokenizer(corpus.names)
     try:
-        before = json.loads((previous / DOCS_FILE).read_text(encoding="utf-8"))
-        segments = max(len(windex.open_dir(str(previous), indexname=name)._segments()) for name in (MAIN, QUESTIONS))
-    except (OSError, ValueError, windex.IndexError):
+        indexes = [windex.open_dir(str(previous), indexname=name) for name in (MAIN, QUESTIONS)]
+        segments = max(len(ix._segments()) for ix in indexes)
+        before = indexes[0].schema["names"].analyzer  # the analyzer the previous build indexed with
+    except (OSError, ValueError, KeyError, windex.IndexError):
         return False
-    if segments >= MAX_SEGMENTS:
+    if segments >= MAX_SEGMENTS or not isinstance(before, BankTokenizer) or not (previous / DOCS_FILE).is_file():
         return False  # each incremental build adds a segment: now and then, one fresh segment again
-    if before.get("dictionary_hash") != tokenizer.dictionary_hash:
-        if not isinstance(before.get("words"), list):
-            return False
-        moved = set(tokenizer.words) ^ set(before["words"])
+    if before.words != tokenizer.words:
+        moved = set(tokenizer.words) ^ set(before.words)
         changed = changed | {e.id for e in corpus.entries.values() if mentions(e.source, moved)}
     schema = make_schema(tokenizer)
     # Hard links, not copies: Whoosh never rewrites a file (new segments and TOCs get new names,

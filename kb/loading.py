@@ -220,6 +220,13 @@ def _unique(drafts: list[Draft], issues: list[Issue]) -> list[Draft]:
     return [g[0] for g in by_id.values() if len(g) == 1]
 
 
+def _names_inputs(drafts: list[Draft]) -> tuple:
+    """Everything `_names` reads: when it is the same, so are the names (an edit of a body or
+    of questions keeps them; ~10x cheaper to compare than to rebuild the index)."""
+    return tuple((d.id, d.path, d.fm.title, tuple(d.fm.aliases), d.doc.line_of(("id",)), d.doc.line_of(("title",)),
+                  tuple(d.doc.line_of(("aliases", i)) for i in range(len(d.fm.aliases)))) for d in drafts)
+
+
 def _names(drafts: list[Draft], issues: list[Issue]) -> NameIndex:
     names = NameIndex()
     for d in drafts:  # ids first: an alias may never shadow an id
@@ -390,7 +397,7 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
     drafts = [drafts_at[i] for i in sorted(drafts_at)]
     fresh.drafts.update(((d.path, d.digest), d) for d in drafts)
     drafts = _unique(drafts, issues)
-    inputs = tuple((d.path, d.digest) for d in drafts)
+    inputs = _names_inputs(drafts)
     if cache is not None and cache.names is not None and cache.names[0] == inputs:
         fresh.names = cache.names
     else:
