@@ -254,8 +254,8 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
             if save_cache else None
         children = []
         try:
-            # The analyzer (0.15 s to load the bank's words into the segmenter) is made once, here,
-            # for every process. A full build counts the terms of every text up front, in two
+            # The analyzer (the bank's words loaded into the segmenter) is made once, here, for
+            # every process. A full build counts the terms of every text up front, in two
             # processes: the index and the site's search data then share the counts.
             tokenizer = bank_tokenizer(corpus.names)
             tokenizer.segmenter

@@ -17,15 +17,15 @@ import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from itertools import chain
 from hashlib import md5
+from itertools import chain
 from operator import sub
 from pathlib import Path
 from pickle import dumps
 
 from whoosh import index as windex
-from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
 from whoosh.analysis import IDTokenizer
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
 from whoosh.filedb.filetables import OrderedHashWriter, _lengths
 from whoosh.formats import Existence, Frequency
@@ -70,7 +70,7 @@ class _Writer(SegmentWriter):
     """Whoosh's segment writer for our schema (a fresh index, or a new segment beside existing
     ones), writing the same segment files in a fraction of the time: each document's terms are
     counted once (the bank's analyzer memoizes counts the build computed in parallel, see
-    `kb.analysis.BankTokenizer.prime`) and pooled per term as flat (docnum, frequency) lists;
+    `kb.analysis.primed`) and pooled per term as flat (docnum, frequency) lists;
     at the end each term's posting list is written in the codec's block format whole, and the
     term table in one write, instead of Whoosh's few calls (with type asserts, a field-length
     lookup and an md5 hex string) per posting. Fields with vectors, columns or spelling, or
@@ -230,7 +230,6 @@ class _BlockFormat:
         return (W3TermInfo._struct.pack(0, weight_sum, n, self._byte(minlength), self._byte(maxlength), maxweight,
                                         all_ids[0], all_ids[-1])
                 + pack_long(start) + pack_int(offset + len(out) - start))
-
 
     def _write_one(self, out: bytearray, offset: int, docnum: int, freq: int) -> bytes:
         """`write` for a term in one document (most terms of a bank), the same bytes, faster."""

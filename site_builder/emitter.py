@@ -30,9 +30,9 @@ from pygments.formatters import HtmlFormatter
 
 import kb
 from kb.analysis import bank_tokenizer, mentions
+from kb.build import Changes, link_tree, write_file
 from kb.codehash import code_hash
 from kb.forking import Job, split_work
-from kb.build import Changes, link_tree, write_file
 from kb.model import Corpus, Entry
 from site_builder import context as ctxmod
 from site_builder import feeds, graphmap, practice, searchdata
