@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -119,7 +119,7 @@ def split_work(items: list[T], work: Callable[[T], R], label: str, progress: Pro
         raise
 
 
-class Job:
+class Job(Generic[R]):
     """`work()` started now in a forked child (when `in_child`), its result taken later with
     `result()`; done in this process instead when the child fails (e.g. was killed). For work
     that a process can hand off while it does other things; `cancel()` when it is not wanted."""
