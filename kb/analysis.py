@@ -161,7 +161,8 @@ class BankTokenizer(Tokenizer):
         """How often each term occurs in `text` (index mode): the hot path of building the index
         and the site's search data, so the per-word work runs in C: each word rjieba cuts maps
         to its lowercased term through a dict (punctuation and stopwords to a sentinel dropped
-        at the end), and words with sub-words add those. Inside `primed`, a remembered count."""
+        at the end), and words with sub-words add those. Inside `primed`, a remembered count:
+        callers share the returned Counter and must not change it."""
         memo = self.__dict__.get("_memo")
         if memo is not None:
             hit = memo.get(text)
