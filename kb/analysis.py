@@ -121,10 +121,6 @@ class BankTokenizer(Tokenizer):
             seg = self.__dict__["_seg"] = _segmenter(self.words)
         return seg
 
-    @property
-    def dictionary_hash(self) -> str:
-        return hashlib.sha256("\n".join(self.words).encode()).hexdigest()[:16]
-
     def _expansions(self, word: str) -> list[str]:
         """Sub-words indexed at a word's position (cached: a bank repeats its words)."""
         cache = self.__dict__.setdefault("_cache", {})

@@ -315,9 +315,10 @@ def analyzed_texts(corpus: Corpus) -> list[str]:
             for name in ("names", "lead", "text", "qlead", "qtext") if doc.get(name)]
 
 
-def _write_docs(corpus: Corpus, folder: Path, tokenizer: BankTokenizer) -> None:
+def _write_docs(corpus: Corpus, folder: Path) -> None:
+    """The texts search snippets are cut from (kb.search), beside the index."""
     docs = {
-        "dictionary_hash": tokenizer.dictionary_hash, "words": tokenizer.words, "build_id": corpus.build_id,
+        "build_id": corpus.build_id,
         "entries": {e.id: {"title": e.title, "aliases": e.aliases, "category": e.category, "tags": e.tags,
                            "summary": e.summary, "text": e.body_text} for e in corpus.entries.values()},
         "questions": {q.id: {"entry_id": e.id, "q": q.q, "text": q.answer_text}
@@ -344,7 +345,7 @@ def write_index(corpus: Corpus, folder: Path, progress: Progress | None = None) 
     except BaseException:
         child.kill()
         raise
-    _write_docs(corpus, folder, tokenizer)
+    _write_docs(corpus, folder)
 
 
 def update_index(corpus: Corpus, folder: Path, previous: Path, changed: set[str], removed: set[str],
@@ -385,5 +386,5 @@ def update_index(corpus: Corpus, folder: Path, previous: Path, changed: set[str]
             writer.add_document(**doc)
         writer.commit(merge=False)
         ix.close()
-    _write_docs(corpus, folder, tokenizer)
+    _write_docs(corpus, folder)
     return True

@@ -394,7 +394,7 @@ class SiteEmitter:
         tok = bank_tokenizer(corpus.names)
         old = cached.get("fragments", {})
         moved: set[str] = set()
-        if cached.get("dict") != tok.dictionary_hash:
+        if cached.get("words") != list(tok.words):
             if "words" in cached:
                 moved = set(tok.words) ^ set(cached["words"])
             else:
@@ -411,7 +411,7 @@ class SiteEmitter:
 
         def make() -> dict:
             made = {e.id: [e.content_hash, searchdata.entry_fragment(tok, e)] for e in todo}
-            return {"dict": tok.dictionary_hash, "words": list(tok.words),
+            return {"words": list(tok.words),
                     "fragments": {i: fragments.get(i) or made[i] for i in corpus.entries}}
 
         return Job("search data", make, in_child=len(todo) >= FORK_MIN)
