@@ -46,11 +46,15 @@ STOPWORDS = frozenset(
 
 _SKIP = "\x00"  # the term of punctuation, whitespace and stopwords in term_counts: dropped
 _LOCK = threading.Lock()
-_SEGMENTERS: dict[str, rjieba.Jieba] = {}
+_SEGMENTERS: dict[str, rjieba.Jieba] = {}  # oldest first; at most KEEP_SEGMENTERS
+KEEP_SEGMENTERS = 2  # ~25 MB each: a watching build makes one per renaming edit
+_DEFAULT_TAKEN = False
 
 
 def _segmenter(words: tuple[str, ...]) -> rjieba.Jieba:
-    """One rjieba instance per dictionary per process (they are not picklable)."""
+    """One rjieba instance per dictionary per process (they are not picklable), for the last
+    two dictionaries (the current build's and the previous one's)."""
+    global _DEFAULT_TAKEN
     key = hashlib.sha1("\n".join(words).encode()).hexdigest()
     seg = _SEGMENTERS.get(key)
     if seg is None:
@@ -60,11 +64,14 @@ def _segmenter(words: tuple[str, ...]) -> rjieba.Jieba:
                 # Importing rjieba builds a default segmenter (0.15 s of loading its dictionary)
                 # that nothing here uses through rjieba.cut: the process's first bank dictionary
                 # takes it over instead of loading the dictionary a second time.
-                default = None if _SEGMENTERS else getattr(rjieba, "_DEFAULT_JIEBA", None)
+                default = None if _DEFAULT_TAKEN else getattr(rjieba, "_DEFAULT_JIEBA", None)
+                _DEFAULT_TAKEN = True
                 seg = default if isinstance(default, rjieba.Jieba) else rjieba.Jieba()
                 for word in words:
                     seg.add_word(word, None, None)
                 _SEGMENTERS[key] = seg
+                for old in list(_SEGMENTERS)[:-KEEP_SEGMENTERS]:
+                    del _SEGMENTERS[old]
     return seg
 
 
@@ -97,7 +104,7 @@ def bank_tokenizer(names: Iterable[str]) -> BankTokenizer:
     return _bank_tokenizer(tuple(names))
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=2)  # each holds its segmenter: the current names and the previous build's
 def _bank_tokenizer(names: tuple[str, ...]) -> BankTokenizer:
     return BankTokenizer(dictionary_words(names))
 

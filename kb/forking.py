@@ -88,35 +88,38 @@ def fork(name: str, work: Callable[[], object], close_fds: tuple[int, ...] = ())
 
 def split_work(items: list[T], work: Callable[[T], R], label: str, progress: Progress | None = None,
                min_items: int = 200) -> list[R]:
-    """`[work(x) for x in items]`, the second half in a forked process when there are at least
-    `min_items` (the fork and pickling the results back must pay off) and two cores."""
+    """`[work(x) for x in items]`, every other item in a forked process when there are at least
+    `min_items` (the fork and pickling the results back must pay off) and two cores. Alternate
+    items, not halves: lists come grouped (an entry's body beside its name, entries before
+    questions), and halves of them can differ twofold in work."""
     total = len(items)
-    half = total // 2 if total >= min_items and (os.cpu_count() or 1) > 1 else total
-
-    def run(part: list[T], shown: Callable[[int], int]) -> list[R]:
-        out = []
-        for i, x in enumerate(part):
-            out.append(work(x))
-            if progress and ((i + 1) % 50 == 0 or i + 1 == len(part)):
-                progress(label, shown(i + 1), total)
-        return out
-
-    child = fork(label, partial(run, items[half:], lambda n: half + n)) if half < total else None
+    if total < min_items or (os.cpu_count() or 1) < 2:
+        return _run_part(items, work, label, progress, total, lambda n: n)
+    shown = lambda n: min(total, 2 * n)  # noqa: E731 - progress of both parts, estimated from ours
+    child = fork(label, partial(_run_part, items[1::2], work, label, None, total, shown))
     try:
-        first = run(items[:half], lambda n: min(total, 2 * n) if child else n)
-        if child is None:
-            return first
+        out: list = [None] * total
+        out[0::2] = _run_part(items[0::2], work, label, progress, total, shown)
         try:
-            second = child.wait()[1]
-        except ChildFailed:  # e.g. a result that does not pickle: do that half here instead
-            second = run(items[half:], lambda n: half + n)
+            out[1::2] = child.wait()[1]
+        except ChildFailed:  # e.g. a result that does not pickle: do that part here instead
+            out[1::2] = _run_part(items[1::2], work, label, progress, total, shown)
         if progress:
             progress(label, total, total)
-        return first + second
+        return out
     except BaseException:
-        if child is not None:
-            child.kill()
+        child.kill()
         raise
+
+
+def _run_part(part: list[T], work: Callable[[T], R], label: str, progress: Progress | None, total: int,
+              shown: Callable[[int], int]) -> list[R]:
+    out = []
+    for i, x in enumerate(part):
+        out.append(work(x))
+        if progress and ((i + 1) % 50 == 0 or i + 1 == len(part)):
+            progress(label, shown(i + 1), total)
+    return out
 
 
 class Job(Generic[R]):

@@ -40,7 +40,7 @@ from site_builder.context import DIFFICULTY, SiteData, site_data
 
 Progress = Callable[[str, int, int], None]
 STATE_FILE = "site-state.json"
-STATE_VERSION = 2
+STATE_VERSION = 3
 FORK_MIN = 200  # pages, fragments or map nodes to make from which a forked child shares the work
 ANSWERS = "static/data/answers-"  # answer shards: <ANSWERS><n>.js
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -89,6 +89,31 @@ def _card_key(e: Entry) -> str:
     return _digest(_key((e.id, e.title, e.aliases, e.category, e.tags, e.difficulty, str(e.added),
                          feeds.summary_of(e), [(l.target, l.kind) for l in e.links],
                          [(q.id, q.q, q.difficulty, str(q.added)) for q in e.questions])))
+
+
+def _stale_contexts(corpus: Corpus, site: SiteData, old_cards: dict[str, str], cards: dict[str, str],
+                    deps: dict[str, list[str]], old_orders: dict[str, str], orders: dict[str, str]) -> set[str] | None:
+    """The entries whose page context may show something else than in the previous build (None:
+    any may). An entry page shows of other entries only the cards of its neighbours (links either
+    way, read from the previous build's `deps` and from the changed entries' links now), of its
+    previous and next in its category (also in `deps`) and its category's order (position).
+    The other pages keep their fingerprints without computing their contexts: a title edit
+    costs its neighbours' pages, not the bank's."""
+    if orders.keys() != old_orders.keys():  # a category came or went: the map's colours may shift
+        return None
+    changed = {i for i in cards.keys() | old_cards.keys() if cards.get(i) != old_cards.get(i)}
+    if not changed:
+        return set()
+    stale = set(changed)
+    for i, around in deps.items():  # neighbours then: a changed card there, or a link now gone
+        if not changed.isdisjoint(around):
+            stale.add(i)
+    for i in changed & corpus.entries.keys():  # neighbours now: what a changed entry links to
+        stale.update(link.target for link in corpus.entries[i].links)
+    for key, ids in site.by_category.items():  # an entry moved, came or went: its category's order
+        if old_orders.get(key) != orders[key]:
+            stale.update(ids)
+    return stale
 
 
 def code_key() -> str:
@@ -254,28 +279,41 @@ class SiteEmitter:
         # answers, so every other page is kept without computing what it would show.
         cards = {e.id: card_key(e) for e in entries}
         bank = _digest(today.isoformat(), _key(corpus.categories))
-        same_cards = state.get("bank") == bank and state.get("cards") == cards
+        same_bank = state.get("bank") == bank
+        same_cards = same_bank and state.get("cards") == cards
         own = {e.id: _digest(e.content_hash, e.rendered_hash) for e in entries}
+        orders = {k: _digest(*ids) for k, ids in site.by_category.items()}
         layout = None
         if not same_cards:  # the map will be drawn: lay it out meanwhile
             layout = self._start_layout(site, state.get("layouts", {}))
             jobs.append(layout)
-        todo = [e for e in entries
-                if not (same_cards and state.get("own", {}).get(e.id) == own[e.id] and w.keep(f"{e.id}.html"))]
+        deps: dict[str, list[str]] = dict(state.get("deps", {})) if same_bank else {}
+        stale = _stale_contexts(corpus, site, state.get("cards", {}), cards, deps, state.get("orders", {}), orders) \
+            if same_bank else None
+        if stale is None:
+            deps = {}
+        old_own = state.get("own", {})
+        todo = [e for e in entries if (stale is None or e.id in stale or e.id not in deps)
+                or not (old_own.get(e.id) == own[e.id] and w.keep(f"{e.id}.html"))]
         template = env.get_template("entry.html")  # compiled before a fork, not in each process
 
-        def entry_page(e: Entry) -> tuple[str, str, bool]:
+        def entry_page(e: Entry) -> tuple[str, str, bool, list[str]]:
             ctx = ctxmod.entry_context(site, e)
             rel, fp = f"{e.id}.html", _digest(own[e.id], _key(ctx))
             return rel, fp, w.page(rel, fp, lambda: template.render(
-                entry=e, c=ctx, root="", has_feed=has_feed, local_map=self._local_map(site, e, ctx)))
+                entry=e, c=ctx, root="", has_feed=has_feed, local_map=self._local_map(site, e, ctx))), \
+                [i for i, *_ in ctx["map"]] + [ctx[k]["id"] for k in ("prev", "next") if ctx[k]]
 
         # Entry pages are most of the site: a full build renders half of them in a forked child
         # (the site is the build's longest emitter; the index and store finish first).
-        for rel, fp, written in split_work(todo, entry_page, "site", progress, FORK_MIN):
+        for e, (rel, fp, written, neighbours) in zip(todo, split_work(todo, entry_page, "site", progress, FORK_MIN)):
             w.fingerprints[rel] = fp  # the child's Writer is gone: record its pages here
+            deps[e.id] = neighbours
             if written and rel not in w.written:
                 w.written.append(rel)
+        for gone in deps.keys() - corpus.entries.keys():
+            del deps[gone]
+        self.last["contexts"] = len(todo)
         self._answers(site, w)
         bank_pages = [rel for rel in w.previous if rel not in w.fingerprints and not rel.startswith(ANSWERS)]
         if same_cards and all(w.keep(rel) for rel in bank_pages):
@@ -291,7 +329,8 @@ class SiteEmitter:
         removed = w.remove_stale()
         self.last.update(written=sorted(w.written), removed=removed, pages=len(w.fingerprints))
         new_state = {"key": self.key(), "version": STATE_VERSION, "pages": w.fingerprints, "slugs": site.slugs,
-                     "layouts": layouts, "search": records, "bank": bank, "cards": cards, "own": own}
+                     "layouts": layouts, "search": records, "bank": bank, "cards": cards, "own": own,
+                     "deps": deps, "orders": orders}
         write_file(out / STATE_FILE, _dumps(new_state))
         st = (out / STATE_FILE).stat()  # the file keeps its inode when the build folder is renamed
         self._memo = ((st.st_ino, st.st_mtime_ns, st.st_size), new_state)

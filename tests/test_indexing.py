@@ -175,3 +175,13 @@ def test_incremental_builds_keep_the_number_of_segments_bounded(make_bank, tmp_p
         finally:
             ix.close()
     assert max(counts) == indexing.MAX_SEGMENTS and counts.count(1) == 1  # written afresh once
+
+
+def test_a_watching_process_keeps_only_the_last_dictionaries_segmenters():
+    """Each renaming edit under `kb build --watch` makes a new dictionary; a segmenter holds
+    ~25 MB, so a process keeps those of the last two (a long session must not grow)."""
+    tokenizers = [bank_tokenizer([f"检索增强 {i}", f"重命名词条{i}号"]) for i in range(5)]
+    for i, tok in enumerate(tokenizers):
+        assert f"重命名词条{i}号" in tok.segmenter.cut(f"关于重命名词条{i}号的问题")  # its own dictionary
+    assert len(analysis._SEGMENTERS) <= analysis.KEEP_SEGMENTERS
+    assert analysis._bank_tokenizer.cache_info().currsize <= 2

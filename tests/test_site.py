@@ -17,7 +17,7 @@ import pytest
 
 from kb import quiz
 from kb.build import IndexEmitter, StoreEmitter, build, current
-from site_bank import hostile_files, write_site_bank
+from site_bank import _entry, hostile_files, write_site_bank
 from site_builder import SiteEmitter
 from site_builder.graphmap import layout_cluster
 from site_builder.slugs import short_label, tag_slug, tag_slugs
@@ -422,6 +422,7 @@ def test_every_kind_of_edit_builds_what_a_full_build_builds(tmp_path):
     but the entry's own, the others recompute what pages show."""
     bank, _, _ = make_build(tmp_path)
     emitter = SiteEmitter(base_url=BASE, today=TODAY)  # one emitter, as `kb build --watch` keeps it
+    contexts: dict[str, int] = {}
     edits = [
         ("body", lambda: edit(bank / "moe.md", "由路由器", "由稀疏门控路由器"), {"moe.html"}),
         ("answer", lambda: edit(bank / "rag.md", "先检索，再生成。", "先检索相关片段，再生成。"), {"rag.html"}),
@@ -432,6 +433,13 @@ def test_every_kind_of_edit_builds_what_a_full_build_builds(tmp_path):
         ("difficulty", lambda: edit(bank / "hnsw.md", "difficulty: 2\n", "difficulty: 3\n"), None),
         ("question text", lambda: edit(bank / "rag.md", "RAG 的基本流程是什么？", "RAG 的流程？"), None),
         ("tags", lambda: edit(bank / "moe.md", "tags: [", "tags: [稀疏, "), None),
+        ("title", lambda: edit(bank / "kv-cache.md", "title: KV Cache", "title: KV Cache 键值缓存"), None),
+        ("link removed", lambda: edit(bank / "transformer.md", "混合专家见 [[MoE]]。", ""), None),
+        ("category move", lambda: edit(bank / "faiss.md", "category: rag", "category: inference"), None),
+        ("new entry", lambda: (bank / "flash.md").write_text(_entry(
+            "FlashAttention", "inference", "分块计算注意力，配合 [[kv-cache]] 使用。\n", prereq="[transformer]",
+            questions=[("flash-why", "FlashAttention 为什么快？", 2, "减少显存读写。")]), encoding="utf-8"), None),
+        ("entry removed", lambda: (bank / "flash.md").unlink(), None),
     ]
     for i, (what, change, only) in enumerate(edits):
         change()
@@ -440,6 +448,9 @@ def test_every_kind_of_edit_builds_what_a_full_build_builds(tmp_path):
         assert tree(result.path / "site") == tree(full.path / "site"), what
         written = set(emitter.last["written"]) - {"static/data/search.js"}
         assert written and (only is None or written - {p for p in written if "answers-" in p} == only), (what, written)
+        contexts[what] = emitter.last["contexts"]
+    # a title edit recomputes the contexts of the entry and its one neighbour, not every entry's
+    assert contexts["title"] == 2 and contexts["body"] == 1, contexts
     later = SiteEmitter(base_url=BASE, today=TODAY + timedelta(days=1))  # a new day: a new question of the day
     result = build(bank, tmp_path / "build", [later])
     assert "index.html" in later.last["written"]
