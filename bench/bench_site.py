@@ -25,6 +25,7 @@ import argparse
 import json
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,21 +50,25 @@ nav:
 """
 
 
-def run(cmd: list[str], cwd: Path | None = None) -> tuple[float, str]:
+def run(cmd: list[str], cwd: Path | None = None) -> tuple[float, str, float]:
+    """(wall seconds, output, CPU seconds of the process and every process it forked)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # waited-for descendants included
     if proc.returncode != 0:
         sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}")
-    return elapsed, proc.stdout + proc.stderr
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return elapsed, proc.stdout + proc.stderr, cpu
 
 
 def kb_build(bank: Path, out: Path, full: bool) -> dict:
     cmd = [sys.executable, "-m", "kb.cli", "build", "--entries", str(bank), "--out", str(out)]
-    wall, log = run(cmd + (["--full"] if full else []))
+    wall, log, cpu = run(cmd + (["--full"] if full else []))
     stages = {name: float(sec) for name, sec in STAGE_RE.findall(log)}
     mode = MODE_RE.search(log)
-    return {"wall": wall, "stages": stages, "site_mode": mode.group(1) if mode else "?"}
+    return {"wall": wall, "cpu": cpu, "stages": stages, "site_mode": mode.group(1) if mode else "?"}
 
 
 def mkdocs_project(bank: Path, where: Path) -> Path:
@@ -78,10 +83,11 @@ def mkdocs_project(bank: Path, where: Path) -> Path:
     return where
 
 
-def mkdocs_build(project: Path) -> float:
+def mkdocs_build(project: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of one `mkdocs build`."""
     shutil.rmtree(project / "site", ignore_errors=True)
-    wall, _ = run([sys.executable, "-m", "mkdocs", "build", "-q", "-d", "site"], cwd=project)
-    return wall
+    wall, _, cpu = run([sys.executable, "-m", "mkdocs", "build", "-q", "-d", "site"], cwd=project)
+    return wall, cpu
 
 
 def edit(bank: Path, what: str) -> None:
@@ -156,11 +162,13 @@ def bench_size(n: int, work: Path, runs: int, with_mkdocs: bool, incremental: bo
         if project:
             peers.append(mkdocs_build(project))
     row["kb_full"] = median([f["wall"] for f in fulls])
+    row["kb_cpu"] = median([f["cpu"] for f in fulls])
     row["kb_stages"] = {k: median([f["stages"].get(k, float("nan")) for f in fulls])
                         for k in ("load", "store", "index", "site")}
     if peers:
-        row["mkdocs"] = median(peers)
-        row["ratios"] = [p / f["wall"] for f, p in zip(fulls, peers)]  # each pair ran back to back
+        row["mkdocs"] = median([wall for wall, _ in peers])
+        row["mkdocs_cpu"] = median([cpu for _, cpu in peers])
+        row["ratios"] = [p / f["wall"] for f, (p, _) in zip(fulls, peers)]  # each pair ran back to back
     if incremental:
         for what in ("body", "title"):
             results = []
@@ -176,16 +184,16 @@ def bench_size(n: int, work: Path, runs: int, with_mkdocs: bool, incremental: bo
 
 def table(rows: list[dict]) -> str:
     lines = ["| entries | kb build: all three (s) | load / store / index / site (s) | mkdocs-material, zh search (s) | "
-             "kb faster by (each pair) |",
-             "|---:|---:|---|---:|---:|"]
+             "kb faster by (each pair) | CPU seconds: kb / mkdocs |",
+             "|---:|---:|---|---:|---:|---:|"]
     for r in rows:
         st = r["kb_stages"]
         stages = " / ".join(f"{st[k]:.2f}" for k in ("load", "store", "index", "site"))
         mk = r.get("mkdocs")
         pairs = " (" + ", ".join(f"{x:.2f}" for x in r["ratios"]) + ")" if len(r.get("ratios", [])) > 1 else ""
         lines.append(f"| {r['entries']:,} | {r['kb_full']:.2f} | {stages} | {mk:.2f} | "
-                     f"{median(r['ratios']):.2f}x{pairs} |" if mk
-                     else f"| {r['entries']:,} | {r['kb_full']:.2f} | {stages} | - | - |")
+                     f"{median(r['ratios']):.2f}x{pairs} | {r['kb_cpu']:.1f} / {r['mkdocs_cpu']:.1f} |" if mk
+                     else f"| {r['entries']:,} | {r['kb_full']:.2f} | {stages} | - | - | {r['kb_cpu']:.1f} / - |")
     for r in rows:
         for what, label in (("body", "body edit"), ("title", "title edit")):
             if f"incr_{what}" not in r:
