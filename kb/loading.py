@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import os
 import pickle
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from kb.model import ID_RE, RESERVED_IDS, Corpus, Entry, FrontMatter, Issue, Lin
 
 MAX_BYTES = 1 << 20
 PARALLEL_MIN = 200  # files to parse before a second process pays for its fork and pickling
+SETTLED_NS = 2_000_000_000  # a file modified longer ago than this is trusted by its stat (see LoadCache)
 CATEGORIES_FILE = "_categories.yml"
 Progress = Callable[[str, int, int], None]
 
@@ -51,9 +53,15 @@ class LoadCache:
     and rendered entries (with their issues) by (path, text hash, categories), each with the
     name lookups its rendering made. A rendering is reused only when every one of those lookups
     still gives the same answer, so renaming an entry re-renders just the entries that link to
-    it. Whole-bank checks always run anew. Kept in the build folder, tagged with a code hash."""
+    it. Whole-bank checks always run anew. Kept in the build folder, tagged with a code hash.
+
+    `stats` keeps each file's (mtime, size, inode) with its text hash, as git's index does: a
+    file whose stat is unchanged is not read again. Only files whose mtime was over SETTLED_NS
+    old when they were read are kept (git's "racy" files: a file can change again within its
+    file system's timestamp granularity, leaving the stat as it was)."""
 
     drafts: dict[tuple[str, str], Draft] = field(default_factory=dict)
+    stats: dict[str, tuple[int, int, int, str]] = field(default_factory=dict)  # path -> (mtime_ns, size, ino, hash)
     rendered: dict[tuple[str, str, tuple], tuple[Entry, list[Issue], list[tuple]]] = field(default_factory=dict)
     names: tuple[object, NameIndex, list[Issue]] | None = None  # (inputs, names, their issues)
     version: str = field(default_factory=code_hash)
@@ -137,11 +145,16 @@ def load_categories(entries_dir: Path, issues: list[Issue]) -> dict[str, str]:
 
 
 def _read_text(path: Path, shown: str, issues: list[Issue]) -> str | None:
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        issues.append(_issue(shown, 1, "too-large", f"file is {size:,} bytes, over the 1 MiB limit", "split it into several entries"))
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            issues.append(_issue(shown, 1, "too-large", f"file is {size:,} bytes, over the 1 MiB limit",
+                                 "split it into several entries"))
+            return None
+        raw = path.read_bytes()
+    except OSError as exc:  # e.g. deleted or renamed while the bank was read (an editor saving)
+        issues.append(_issue(shown, 1, "unreadable", f"cannot read the file: {exc.strerror or exc}"))
         return None
-    raw = path.read_bytes()
     if not raw.strip():
         issues.append(_issue(shown, 1, "empty-file", "file is empty", "run `kb new ID` for a valid skeleton"))
         return None
@@ -373,18 +386,34 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
     files = entry_files(entries_dir) if entries_dir.is_dir() else []
     if not entries_dir.is_dir():
         issues.append(_issue(str(entries_dir), 1, "no-entries", "entries folder does not exist"))
-    # Read every file (cheap), then parse the ones the cache does not have, in two processes
+    # Read every file whose stat changed (cheap), then parse the ones the cache does not have,
+    # in two processes
     drafts_at: dict[int, Draft] = {}
     todo: list[tuple[int, Path, str, str]] = []
+    settled = time.time_ns() - SETTLED_NS
     for i, path in enumerate(files):
-        text = _read_text(path, str(path), issues)
-        if text is not None:
+        shown = str(path)
+        try:
+            st = os.stat(shown)  # before reading: a change made after the stat shows next time
+        except OSError:
+            st = None  # gone since the listing: _read_text says so
+        known = cache.stats.get(shown) if cache is not None and st is not None else None
+        if known is not None and known[:3] == (st.st_mtime_ns, st.st_size, st.st_ino) \
+                and (shown, known[3]) in cache.drafts:
+            digest = known[3]
+            drafts_at[i] = cache.drafts[(shown, digest)]
+        else:
+            text = _read_text(path, shown, issues)
+            if text is None:
+                continue
             digest = hashlib.sha256(text.encode()).hexdigest()
-            hit = cache.drafts.get((str(path), digest)) if cache is not None else None
+            hit = cache.drafts.get((shown, digest)) if cache is not None else None
             if hit is not None:
                 drafts_at[i] = hit
             else:
                 todo.append((i, path, text, digest))
+        if st is not None and st.st_mtime_ns < settled:
+            fresh.stats[shown] = (st.st_mtime_ns, st.st_size, st.st_ino, digest)
 
     def parse(item: tuple[int, Path, str, str]) -> tuple[Draft | None, list[Issue]]:
         own: list[Issue] = []
@@ -408,9 +437,11 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
     cats = tuple(categories.items())
     rendered = {}
     missing = []
+    # the cache's renderings were all checked against its names: the same names answer alike
+    same_names = cache is not None and fresh.names is cache.names
     for d in drafts:
         hit = cache.rendered.get((d.path, d.digest, cats)) if cache is not None else None
-        if hit is not None and same_answers(names, hit[2]):
+        if hit is not None and (same_names or same_answers(names, hit[2])):
             rendered[d.id] = hit
         else:
             missing.append(d)

@@ -292,6 +292,43 @@ def test_load_cache_gives_the_same_corpus_as_a_cold_load(chain_bank, tmp_path):
     assert LoadCache.read(path).rendered.keys() == warm.cache.rendered.keys()
 
 
+def test_files_whose_stat_is_unchanged_are_not_read_again(chain_bank, monkeypatch):
+    from kb import loading
+
+    past = time.time() - 60
+    for path in chain_bank.glob("*.md"):
+        os.utime(path, (past, past))
+    first = loading.load_corpus(chain_bank)
+    read: list[str] = []
+    real = loading._read_text
+    monkeypatch.setattr(loading, "_read_text", lambda path, *a: read.append(path.name) or real(path, *a))
+    faiss = chain_bank / "faiss.md"
+    faiss.write_text(entry("Faiss", body="新的正文"), encoding="utf-8")
+    second = loading.load_corpus(chain_bank, cache=first.cache)
+    assert read == ["faiss.md"] and "新的正文" in second.entries["faiss"].body_text
+    # faiss.md was just written: its stat is not trusted yet (git's "racy" files). Other text of
+    # the same size under the same mtime and inode is still seen.
+    st = os.stat(faiss)
+    faiss.write_text(faiss.read_text(encoding="utf-8").replace("新的正文", "别的正文"), encoding="utf-8")
+    os.utime(faiss, ns=(st.st_atime_ns, st.st_mtime_ns))
+    now = os.stat(faiss)
+    assert (now.st_size, now.st_mtime_ns, now.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
+    read.clear()
+    third = loading.load_corpus(chain_bank, cache=second.cache)
+    assert read == ["faiss.md"] and "别的正文" in third.entries["faiss"].body_text
+    cold = loading.load_corpus(chain_bank)
+    assert third.entries == cold.entries and third.input_hash == cold.input_hash
+
+
+def test_a_file_that_cannot_be_read_is_an_issue_not_a_crash(chain_bank):
+    from kb.loading import load_corpus
+
+    (chain_bank / "gone.md").symlink_to(chain_bank / "nowhere.md")  # listed, then nothing to read
+    corpus = load_corpus(chain_bank)
+    assert [(i.path, i.code) for i in corpus.errors] == [(str(chain_bank / "gone.md"), "unreadable")]
+    assert "rag" in corpus.entries
+
+
 def test_a_broken_load_cache_is_ignored(chain_bank, tmp_path):
     out = tmp_path / "build"
     build(chain_bank, out, emitters())
