@@ -27,7 +27,7 @@ from typing import Protocol
 
 from kb.analysis import bank_tokenizer, primed
 from kb.codehash import code_hash
-from kb.forking import ChildFailed, fork
+from kb.forking import ChildFailed, Shared, fork
 from kb.loading import LoadCache, load_corpus
 from kb.model import Corpus, Issue
 from kb.indexing import analyzed_texts, update_index, write_index
@@ -209,11 +209,13 @@ def _prune(out: Path, keep: Path) -> None:
 
 def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, full: bool = False,
           settings_key: str = "", progress: Progress | None = None,
-          log: Callable[[str], None] | None = None, cache: LoadCache | None = None) -> BuildResult:
+          log: Callable[[str], None] | None = None, cache: LoadCache | None = None,
+          prefetched: Shared | None = None) -> BuildResult:
     """Validate the bank and publish a new build at `out`; raise BuildError and change nothing
     when the bank has errors (or warnings, with `strict`) or another build holds the lock.
     `cache`: what an earlier load in this process parsed (see kb.watch); without it the cache
-    saved in the build folder is used, and this build's is saved there by a forked child."""
+    saved in the build folder is used, and this build's is saved there by a forked child.
+    `prefetched`: `kb.drafts.prefetch` of the bank, started before this process was ready."""
     say = log or (lambda _line: None)
     with build_lock(out) as lock_fd, _without_gc():
         t0 = time.perf_counter()
@@ -221,7 +223,18 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
         save_cache = cache is None  # a caller holding the cache in memory has no use for the file
         if cache is None and not full:
             cache = LoadCache.read(cache_path)
-        corpus = load_corpus(entries, progress, None if full else cache)
+        known = None if full else cache
+        if prefetched is not None:  # files that changed since they were parsed are read again
+            files = prefetched.result()
+            if progress:
+                progress("read", len(files), len(files))
+            read = LoadCache.of(files)
+            if known is None:
+                known = read
+            else:
+                known.drafts.update(read.drafts)
+                known.stats.update(read.stats)
+        corpus = load_corpus(entries, progress, known)
         timings = {"load": time.perf_counter() - t0}
         failing = corpus.issues if strict else corpus.errors
         if failing:

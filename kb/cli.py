@@ -7,16 +7,21 @@ import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kb import __version__
-from kb.build import BuildError, BuildResult, IndexEmitter, StoreEmitter, build, current
-from kb.loading import load_corpus
 from kb.model import ID_RE, RESERVED_IDS, Issue
+
+if TYPE_CHECKING:
+    from kb.build import BuildError, BuildResult
+
+# kb.build, kb.loading and site_builder are imported where a command needs them: `kb build`
+# starts parsing the bank's files in a forked child first (kb.drafts.prefetch), so one core
+# parses while the other imports Markdown, the segmenter, Whoosh and Jinja2 (most of a second).
 
 app = typer.Typer(
     help="llm-kb: an LLM interview question bank. Build, check, serve and share it.",
@@ -102,6 +107,8 @@ def site_emitter(base_url: str):  # noqa: ANN201
 
 def report_build(outcome: BuildResult | BuildError, out_dir: Path, *, strict: bool, quiet: bool) -> bool:
     """Print a build's warnings and summary, or why it was refused; True when it was built."""
+    from kb.build import BuildError
+
     if isinstance(outcome, BuildError):
         if outcome.issues:
             print_issues(outcome.issues, strict)
@@ -118,20 +125,31 @@ def report_build(outcome: BuildResult | BuildError, out_dir: Path, *, strict: bo
 def run_build(entries: Path, out_dir: Path, *, strict: bool = False, quiet: bool = False, full: bool = False,
               base_url: str = "") -> None:
     """Build with progress and issue reporting; exit 1 (nothing swapped in) on failure."""
-    emitters = [StoreEmitter(), IndexEmitter(), site_emitter(base_url)]
-    with Reporter(quiet) as rep:
-        try:
-            outcome: BuildResult | BuildError = build(
-                entries, out_dir, emitters, strict=strict, full=full, settings_key=f"base_url={base_url}",
-                progress=rep.progress, log=rep.log)
-        except BuildError as exc:
-            outcome = exc
+    from kb.drafts import prefetch
+
+    # Without a previous build (whose cache knows the files) every file is parsed: start now.
+    early = prefetch(entries) if full or not (out_dir / "BUILD_ID").is_file() else None
+    try:
+        from kb.build import BuildError, IndexEmitter, StoreEmitter, build
+
+        emitters = [StoreEmitter(), IndexEmitter(), site_emitter(base_url)]
+        with Reporter(quiet) as rep:
+            try:
+                outcome: BuildResult | BuildError = build(
+                    entries, out_dir, emitters, strict=strict, full=full, settings_key=f"base_url={base_url}",
+                    progress=rep.progress, log=rep.log, prefetched=early)
+            except BuildError as exc:
+                outcome = exc
+    finally:
+        if early is not None:
+            early.cancel()  # a no-op once the build took its result
     if not report_build(outcome, out_dir, strict=strict, quiet=quiet):
         raise typer.Exit(1)
 
 
 def watch_build(entries: Path, out_dir: Path, *, strict: bool = False, quiet: bool = False, base_url: str = "") -> None:
     """Build, then rebuild on every change to the bank until interrupted (Ctrl-C)."""
+    from kb.build import IndexEmitter, StoreEmitter
     from kb.watch import watch
 
     emitters = [StoreEmitter(), IndexEmitter(), site_emitter(base_url)]
@@ -178,6 +196,7 @@ def check_cmd(
     = Path("build"),
 ) -> None:
     """Validate every entry and print every problem as path:line: message (exit 1 on errors)."""
+    from kb.loading import load_corpus
     from kb.question_ids import previous_question_ids, question_id_issues
 
     corpus = load_corpus(entries)
@@ -302,6 +321,7 @@ def serve_cmd(
 
     import uvicorn
 
+    from kb.build import current
     from kb.forking import die_with_parent
 
     if current(out_dir) is None:
@@ -355,6 +375,7 @@ def daily_cmd(
     Exit status 1 if any channel failed (the others are still posted).
     """
     from kb import bot
+    from kb.loading import load_corpus
 
     try:
         when = date.fromisoformat(day) if day else date.today()

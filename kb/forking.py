@@ -2,7 +2,8 @@
 
 A fork shares the parent's memory copy-on-write (the corpus is not pickled), and a child that
 outlived a killed build could keep writing, so each child asks the kernel to kill it when its
-parent dies (Linux `PR_SET_PDEATHSIG`). `split_work` runs half of a list's work in a child.
+parent dies (Linux `PR_SET_PDEATHSIG`). `split_work` runs half of a list's work in a child, `Job`
+one piece of work, `Shared` a list's work started before this process can join in.
 """
 
 from __future__ import annotations
@@ -139,6 +140,46 @@ class Job(Generic[R]):
             except ChildFailed:
                 pass
         return self.work()
+
+    def cancel(self) -> None:
+        child, self.child = self.child, None
+        if child is not None:
+            child.kill()
+
+
+class Shared(Generic[T, R]):
+    """`[work(x) for x in items]`, started now in a forked child that takes the items one by
+    one from a counter in shared memory; `result()`, later, takes what is left in this process
+    from the same counter and returns every result in order. For work that can start before
+    this process is free to share it: the CLI parses the bank's files while it imports the
+    libraries the rest of a build needs. Items the child took but did not return (it failed or
+    was killed) are done here. `cancel()` when it is not wanted."""
+
+    def __init__(self, name: str, items: list[T], work: Callable[[T], R]) -> None:
+        self.items = items
+        self.work = work
+        self._next = multiprocessing.get_context("fork").Value("q", 0)  # a shared int with its lock
+        self.child = fork(name, self._take) if len(items) > 1 and (os.cpu_count() or 1) > 1 else None
+
+    def _take(self) -> dict[int, R]:
+        done = {}
+        while True:
+            with self._next.get_lock():
+                i = self._next.value
+                self._next.value = i + 1
+            if i >= len(self.items):
+                return done
+            done[i] = self.work(self.items[i])
+
+    def result(self) -> list[R]:
+        done = self._take()
+        child, self.child = self.child, None
+        if child is not None:
+            try:
+                done |= child.wait()[1]
+            except ChildFailed:
+                pass
+        return [done[i] if i in done else self.work(x) for i, x in enumerate(self.items)]
 
     def cancel(self) -> None:
         child, self.child = self.child, None

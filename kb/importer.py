@@ -19,11 +19,12 @@ import yaml
 from pydantic import ValidationError
 from pypinyin import lazy_pinyin
 
+from kb.drafts import entry_files, read_draft
 from kb.frontmatter import FrontMatterError
 from kb.frontmatter import parse as parse_frontmatter
 from kb.import_questions import NOTION_HASH, QA, Linker, Section, clean_text, extract, is_question, split_sections
 from kb.links import norm
-from kb.loading import entry_files, load_categories, read_draft
+from kb.loading import load_categories
 from kb.model import RESERVED_IDS, FrontMatter
 
 MARKDOWN_SUFFIXES = (".md", ".markdown")

@@ -17,34 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
 
 from kb import __version__, markdown
 from kb.codehash import code_hash
+from kb.drafts import SETTLED_NS, Draft, Stat, entry_files, issue, parse_draft, read_text, stat_key
 from kb.forking import split_work
-from kb.frontmatter import Document, FrontMatterError
-from kb.frontmatter import parse as parse_frontmatter
 from kb.links import NameIndex, NameOwner, backlinks, dedupe, prerequisite_cycles
 from kb.markdown import slugify
-from kb.model import ID_RE, RESERVED_IDS, Corpus, Entry, FrontMatter, Issue, Link, Question
+from kb.model import ID_RE, Corpus, Entry, Issue, Link, Question
 
-MAX_BYTES = 1 << 20
 PARALLEL_MIN = 200  # files to parse before a second process pays for its fork and pickling
-SETTLED_NS = 2_000_000_000  # a file modified longer ago than this is trusted by its stat (see LoadCache)
 CATEGORIES_FILE = "_categories.yml"
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass
-class Draft:
-    """An entry file whose front-matter is valid, before its body is rendered."""
-
-    id: str
-    path: str
-    fm: FrontMatter
-    doc: Document
-    text: str
-    digest: str
 
 
 @dataclass
@@ -74,6 +58,17 @@ class LoadCache:
         except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
             return None
         return cache if isinstance(cache, cls) and cache.version == code_hash() else None
+
+    @classmethod
+    def of(cls, files: list[tuple[str, Stat, str, Draft, bool] | None]) -> LoadCache:
+        """A cache of files read just now (`kb.drafts.prefetch`): their drafts, and the stats
+        of those settled enough to be trusted."""
+        cache = cls()
+        for shown, st, digest, draft, settled in filter(None, files):
+            cache.drafts[(shown, digest)] = draft
+            if settled:
+                cache.stats[shown] = (*st, digest)
+        return cache
 
     def write(self, path: Path) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
@@ -108,116 +103,26 @@ def same_answers(names: NameIndex, lookups: list[tuple[str, str, str | None]]) -
     return all(getattr(names, op)(arg) == answer for op, arg, answer in lookups)
 
 
-def _issue(path: str, line: int, code: str, message: str, hint: str = "", severity: str = "error") -> Issue:
-    return Issue(path, line, severity, code, message, hint)  # type: ignore[arg-type]
-
-
-def entry_files(entries_dir: Path) -> list[Path]:
-    """Entry files of a bank: every `*.md`, except names starting with `_` or `.` (folders too),
-    in path order (compared part by part, as sorted Paths are)."""
-    found = []
-    for root, dirs, files in os.walk(entries_dir):
-        dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
-        found += [os.path.join(root, f) for f in files if f.endswith(".md") and not f.startswith(("_", "."))]
-    return [Path(p) for p in sorted(found, key=lambda p: p.split(os.sep))]
-
-
 def load_categories(entries_dir: Path, issues: list[Issue]) -> dict[str, str]:
     """`_categories.yml`: category key -> display name."""
     path = entries_dir / CATEGORIES_FILE
     shown = str(path)
     if not path.is_file():
-        issues.append(_issue(shown, 1, "no-categories", f"{CATEGORIES_FILE} is missing", "list each category as `key: 中文名`"))
+        issues.append(issue(shown, 1, "no-categories", f"{CATEGORIES_FILE} is missing", "list each category as `key: 中文名`"))
         return {}
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
-        issues.append(_issue(shown, mark.line + 1 if mark else 1, "bad-categories", f"cannot read categories: {exc}"))
+        issues.append(issue(shown, mark.line + 1 if mark else 1, "bad-categories", f"cannot read categories: {exc}"))
         return {}
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
-        issues.append(_issue(shown, 1, "bad-categories", "categories must be a mapping of `key: name` strings"))
+        issues.append(issue(shown, 1, "bad-categories", "categories must be a mapping of `key: name` strings"))
         return {}
     for key in data:
         if not ID_RE.match(key):
-            issues.append(_issue(shown, 1, "bad-categories", f"category key '{key}' must be lowercase letters, digits and dashes"))
+            issues.append(issue(shown, 1, "bad-categories", f"category key '{key}' must be lowercase letters, digits and dashes"))
     return dict(data)
-
-
-def _read_text(path: Path, shown: str, issues: list[Issue]) -> str | None:
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            issues.append(_issue(shown, 1, "too-large", f"file is {size:,} bytes, over the 1 MiB limit",
-                                 "split it into several entries"))
-            return None
-        raw = path.read_bytes()
-    except OSError as exc:  # e.g. deleted or renamed while the bank was read (an editor saving)
-        issues.append(_issue(shown, 1, "unreadable", f"cannot read the file: {exc.strerror or exc}"))
-        return None
-    if not raw.strip():
-        issues.append(_issue(shown, 1, "empty-file", "file is empty", "run `kb new ID` for a valid skeleton"))
-        return None
-    if b"\x00" in raw:
-        issues.append(_issue(shown, 1, "binary-file", "file looks binary (it contains NUL bytes), not Markdown text"))
-        return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        issues.append(_issue(shown, line, "not-utf8", f"file is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})", "save it as UTF-8"))
-        return None
-    return text.removeprefix("\ufeff").replace("\r\n", "\n")
-
-
-def _pydantic_issues(exc: ValidationError, doc: Document, shown: str) -> list[Issue]:
-    out = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        where = ".".join(str(x) for x in loc)
-        line = doc.line_of(loc)
-        if err["type"] == "missing":
-            out.append(_issue(shown, line, "missing-key", f"missing required key '{where}'"))
-        elif err["type"] == "extra_forbidden":
-            allowed = FrontMatter.model_fields if len(loc) == 1 else ("id", "q", "a", "difficulty", "added")
-            out.append(_issue(shown, line, "unknown-key", f"unknown key '{where}'", "allowed keys: " + ", ".join(allowed)))
-        else:
-            got = err.get("input")
-            out.append(_issue(shown, line, "bad-value", f"'{where}': {err['msg']} (got {got!r})"))
-    return out
-
-
-def read_draft(path: Path, shown: str, issues: list[Issue]) -> Draft | None:
-    """Read and validate one file's front-matter; problems go to `issues`."""
-    text = _read_text(path, shown, issues)
-    if text is None:
-        return None
-    return parse_draft(path, shown, text, hashlib.sha256(text.encode()).hexdigest(), issues)
-
-
-def parse_draft(path: Path, shown: str, text: str, digest: str, issues: list[Issue]) -> Draft | None:
-    """Parse and validate the front-matter of one file's `text`; problems go to `issues`."""
-    try:
-        doc = parse_frontmatter(text)
-    except FrontMatterError as exc:
-        issues.append(_issue(shown, exc.line, "front-matter", exc.message, exc.hint))
-        return None
-    try:
-        fm = FrontMatter.model_validate(doc.data)
-    except ValidationError as exc:
-        issues.extend(_pydantic_issues(exc, doc, shown))
-        return None
-    entry_id = fm.id if fm.id is not None else path.stem
-    if not ID_RE.match(entry_id) or entry_id in RESERVED_IDS:
-        why = "is reserved for a site page" if entry_id in RESERVED_IDS else "is not a valid id"
-        line = doc.line_of(("id",)) if fm.id is not None else 1
-        issues.append(
-            _issue(shown, line, "bad-id", f"entry id '{entry_id}' {why}",
-                   "use lowercase letters a-z, digits and dashes, starting with a letter or digit, e.g. "
-                   f"'{slugify(entry_id).replace('_', '-').strip('-') or 'my-entry'}'")
-        )
-        return None
-    return Draft(entry_id, shown, fm, doc, text, digest)
 
 
 def _unique(drafts: list[Draft], issues: list[Issue]) -> list[Draft]:
@@ -229,7 +134,7 @@ def _unique(drafts: list[Draft], issues: list[Issue]) -> list[Draft]:
             for d in group:
                 others = ", ".join(o.path for o in group if o is not d)
                 line = d.doc.line_of(("id",)) if d.fm.id is not None else 1
-                issues.append(_issue(d.path, line, "duplicate-id", f"duplicate entry id '{entry_id}': also in {others}"))
+                issues.append(issue(d.path, line, "duplicate-id", f"duplicate entry id '{entry_id}': also in {others}"))
     return [g[0] for g in by_id.values() if len(g) == 1]
 
 
@@ -264,7 +169,7 @@ def _resolve(parsed: markdown.Parsed, source: str, base_line: int, names: NameIn
         target = names.resolve(raw.target) if raw.target else source
         if target is None:
             hint = f"did you mean '{s}'?" if (s := names.suggest(raw.target)) else "no entry has that id, title or alias"
-            issues.append(_issue(shown, line, "unresolved-link", f"link {written}: no such entry", hint))
+            issues.append(issue(shown, line, "unresolved-link", f"link {written}: no such entry", hint))
             continue
         anchor = slugify(raw.anchor) if raw.anchor else None
         href = f"{target}.html" + (f"#{anchor}" if anchor else "")
@@ -276,7 +181,7 @@ def _resolve(parsed: markdown.Parsed, source: str, base_line: int, names: NameIn
             raw.token.meta["display"] = raw.label or (names.title(target) if written_as_id else raw.target)
         edges.append(Link(source, target, "link", line, anchor))
     for line, err in parsed.math_errors:
-        issues.append(_issue(shown, base_line + line - 1, "bad-math", f"math cannot be rendered: {err}"))
+        issues.append(issue(shown, base_line + line - 1, "bad-math", f"math cannot be rendered: {err}"))
     return edges
 
 
@@ -287,7 +192,7 @@ def render_entry(d: Draft, names: NameIndex | RecordedNames, categories: dict[st
         hint = "known categories: " + ", ".join(categories)
         if m := difflib.get_close_matches(fm.category, list(categories), n=1):
             hint = f"did you mean '{m[0]}'? " + hint
-        issues.append(_issue(shown, doc.line_of(("category",)), "unknown-category", f"unknown category '{fm.category}'", hint))
+        issues.append(issue(shown, doc.line_of(("category",)), "unknown-category", f"unknown category '{fm.category}'", hint))
     body = markdown.parse(doc.body)
     links = _resolve(body, d.id, doc.body_line, names, shown, issues)
     questions = []
@@ -309,7 +214,7 @@ def render_entry(d: Draft, names: NameIndex | RecordedNames, categories: dict[st
             target = names.resolve(name)
             if target is None:
                 hint = f"did you mean '{s}'?" if (s := names.suggest(name)) else "no entry has that id, title or alias"
-                issues.append(_issue(shown, line, "unresolved-link", f"{key}: '{name}' is no entry", hint))
+                issues.append(issue(shown, line, "unresolved-link", f"{key}: '{name}' is no entry", hint))
             elif target != d.id:
                 links.append(Link(d.id, target, kind, line))  # type: ignore[arg-type]
     entry = Entry(
@@ -344,28 +249,28 @@ def _check_bank(entries: dict[str, Entry], issues: list[Issue]) -> None:
                 slugs = {h.slug for h in entries[link.target].headings}
                 if link.anchor not in slugs:
                     known = ", ".join(sorted(slugs)[:8]) or "it has no headings"
-                    issues.append(_issue(e.path, link.line, "unresolved-anchor",
+                    issues.append(issue(e.path, link.line, "unresolved-anchor",
                                          f"link to '{link.target}#{link.anchor}': no such heading", f"headings: {known}"))
         for q in e.questions:
             if not ID_RE.match(q.id):
-                issues.append(_issue(e.path, q.line, "bad-question-id", f"question id '{q.id}' is not valid",
+                issues.append(issue(e.path, q.line, "bad-question-id", f"question id '{q.id}' is not valid",
                                      "use lowercase letters, digits and dashes, e.g. " f"'{e.id}-1'"))
             if q.id in seen_q:
                 other = seen_q[q.id]
-                issues.append(_issue(e.path, q.line, "duplicate-question-id",
+                issues.append(issue(e.path, q.line, "duplicate-question-id",
                                      f"duplicate question id '{q.id}': also in {by_path[other.entry_id]}:{other.line}"))
-                issues.append(_issue(by_path[other.entry_id], other.line, "duplicate-question-id",
+                issues.append(issue(by_path[other.entry_id], other.line, "duplicate-question-id",
                                      f"duplicate question id '{q.id}': also in {e.path}:{q.line}"))
             else:
                 seen_q[q.id] = q
     for cycle in prerequisite_cycles(entries):
         first = entries[cycle[0]]
         line = next((l.line for l in first.links if l.kind == "prerequisite" and l.target == cycle[1]), 1)
-        issues.append(_issue(first.path, line, "prerequisite-cycle", "prerequisite cycle: " + " -> ".join(cycle),
+        issues.append(issue(first.path, line, "prerequisite-cycle", "prerequisite cycle: " + " -> ".join(cycle),
                              "prerequisites mean 'learn this first'; remove one edge (use `related` instead)"))
     has_in = {l.target for e in entries.values() for l in e.links}
     for e in entries.values():
-        warn = lambda code, msg, hint="": issues.append(_issue(e.path, 1, code, msg, hint, "warning"))  # noqa: E731
+        warn = lambda code, msg, hint="": issues.append(issue(e.path, 1, code, msg, hint, "warning"))  # noqa: E731
         if not e.links and e.id not in has_in and len(entries) > 1:
             warn("orphan", f"entry '{e.id}' has no links in or out", "link it from a related entry with [[" + e.id + "]]")
         if not e.questions:
@@ -385,7 +290,7 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
     categories = load_categories(entries_dir, issues)
     files = entry_files(entries_dir) if entries_dir.is_dir() else []
     if not entries_dir.is_dir():
-        issues.append(_issue(str(entries_dir), 1, "no-entries", "entries folder does not exist"))
+        issues.append(issue(str(entries_dir), 1, "no-entries", "entries folder does not exist"))
     # Read every file whose stat changed (cheap), then parse the ones the cache does not have,
     # in two processes
     drafts_at: dict[int, Draft] = {}
@@ -398,12 +303,11 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
         except OSError:
             st = None  # gone since the listing: _read_text says so
         known = cache.stats.get(shown) if cache is not None and st is not None else None
-        if known is not None and known[:3] == (st.st_mtime_ns, st.st_size, st.st_ino) \
-                and (shown, known[3]) in cache.drafts:
+        if known is not None and known[:3] == stat_key(st) and (shown, known[3]) in cache.drafts:
             digest = known[3]
             drafts_at[i] = cache.drafts[(shown, digest)]
         else:
-            text = _read_text(path, shown, issues)
+            text = read_text(path, shown, issues)
             if text is None:
                 continue
             digest = hashlib.sha256(text.encode()).hexdigest()
@@ -413,7 +317,7 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
             else:
                 todo.append((i, path, text, digest))
         if st is not None and st.st_mtime_ns < settled:
-            fresh.stats[shown] = (st.st_mtime_ns, st.st_size, st.st_ino, digest)
+            fresh.stats[shown] = (*stat_key(st), digest)
 
     def parse(item: tuple[int, Path, str, str]) -> tuple[Draft | None, list[Issue]]:
         own: list[Issue] = []

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kb.build import BuildError, BuildResult, build
-from kb.loading import CATEGORIES_FILE, entry_files
+from kb.drafts import entry_files
+from kb.loading import CATEGORIES_FILE
 
 POLL_SECONDS = 0.3
 

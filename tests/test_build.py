@@ -17,7 +17,7 @@ from whoosh import index as windex
 from whoosh.query import Term
 
 from kb.build import BuildError, IndexEmitter, StoreEmitter, build, build_lock, current, versions_dir
-from kb.forking import Job, split_work
+from kb.forking import Job, Shared, split_work
 from kb.search import SearchIndex
 from site_builder import SiteEmitter
 
@@ -300,8 +300,8 @@ def test_files_whose_stat_is_unchanged_are_not_read_again(chain_bank, monkeypatc
         os.utime(path, (past, past))
     first = loading.load_corpus(chain_bank)
     read: list[str] = []
-    real = loading._read_text
-    monkeypatch.setattr(loading, "_read_text", lambda path, *a: read.append(path.name) or real(path, *a))
+    real = loading.read_text
+    monkeypatch.setattr(loading, "read_text", lambda path, *a: read.append(path.name) or real(path, *a))
     faiss = chain_bank / "faiss.md"
     faiss.write_text(entry("Faiss", body="新的正文"), encoding="utf-8")
     second = loading.load_corpus(chain_bank, cache=first.cache)
@@ -372,3 +372,43 @@ def test_split_work_keeps_order_and_redoes_what_a_child_cannot_return():
     unpicklable = split_work(items, lambda x: (x, lambda: x), "closures", min_items=10)
     assert [v for v, _ in unpicklable] == items
     assert split_work(items[:5], lambda x: os.getpid(), "few", min_items=10) == [parent] * 5
+
+
+def test_shared_work_is_started_by_a_child_and_finished_by_both():
+    parent = os.getpid()
+
+    def work(x: int) -> tuple[int, int]:
+        time.sleep(0.002)
+        return x * x, os.getpid()
+
+    shared = Shared("squares", list(range(300)), work)
+    time.sleep(0.2)  # the child works alone meanwhile (the CLI importing the rest)
+    done = shared.result()
+    assert [v for v, _ in done] == [x * x for x in range(300)]
+    assert len({pid for _, pid in done}) == 2 and parent in {pid for _, pid in done}
+    shared = Shared("squares", list(range(50)), work)
+    shared.child.proc.kill()  # what the child took and never returned is done here
+    assert [v for v, _ in shared.result()] == [x * x for x in range(50)]
+    shared = Shared("squares", list(range(50)), work)
+    proc = shared.child.proc
+    shared.cancel()
+    assert not proc.is_alive() and shared.child is None
+
+
+def test_a_prefetched_bank_loads_as_a_cold_one_and_files_changed_since_are_read_again(chain_bank):
+    from kb.drafts import prefetch
+    from kb.loading import LoadCache, load_corpus
+
+    past = time.time() - 60
+    for path in chain_bank.glob("*.md"):
+        os.utime(path, (past, past))
+    (chain_bank / "broken.md").write_text("---\ntitle: [\n---\n", encoding="utf-8")
+    files = prefetch(chain_bank).result()
+    assert sorted(f[0].rsplit("/", 1)[1] for f in files if f) == ["faiss.md", "hnsw.md", "milvus.md", "rag.md",
+                                                                   "vector-database.md"]
+    (chain_bank / "faiss.md").write_text(entry("Faiss", body="改过的正文"), encoding="utf-8")  # after it was parsed
+    warm = load_corpus(chain_bank, cache=LoadCache.of(files))
+    cold = load_corpus(chain_bank)
+    assert warm.entries == cold.entries and warm.issues == cold.issues and warm.input_hash == cold.input_hash
+    assert "改过的正文" in warm.entries["faiss"].body_text
+    assert [i.code for i in warm.errors if i.path.endswith("broken.md")] == ["front-matter"]
