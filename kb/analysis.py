@@ -92,6 +92,15 @@ def mentions(text: str, words: Iterable[str]) -> bool:
     return any(word in folded for word in words)
 
 
+def fold(texts: Iterable[str]) -> None:
+    """Prepare `texts` for `mentions` in this process now: `kb build --watch` does it while it
+    waits for the next edit, so the processes its next build forks (the index, the site's
+    search data) inherit them instead of folding every entry again after a rename (0.3 s per
+    1,000 entries, in each of them)."""
+    for text in texts:
+        _folded(text)
+
+
 @lru_cache(maxsize=1 << 16)
 def _folded(text: str) -> str:
     """NFKC, lowercased: ~0.3 ms for an entry, so kept per text (a watching build asks again)."""

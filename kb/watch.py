@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kb.analysis import fold
 from kb.build import BuildError, BuildResult, build
 from kb.drafts import entry_files
 from kb.loading import CATEGORIES_FILE
@@ -56,6 +57,7 @@ def watch(entries: Path, out: Path, emitters: list, report: Callable[[BuildResul
                 cache = result.corpus.cache
                 seen = now  # taken before building: an edit made during the build triggers another
                 report(result)
+                fold(e.source for e in result.corpus.entries.values())  # for the next rename, while idle
             except BuildError as exc:
                 if exc.cache is not None:  # the bank has errors: wait for the next edit
                     cache, seen = exc.cache, now

@@ -17,7 +17,7 @@ from whoosh import index as windex
 from whoosh.query import Term
 
 from kb.build import BuildError, IndexEmitter, StoreEmitter, build, build_lock, current, versions_dir
-from kb.forking import Job, Shared, split_work
+from kb.forking import Job, Shared, fork, split_work
 from kb.search import SearchIndex
 from site_builder import SiteEmitter
 
@@ -412,3 +412,20 @@ def test_a_prefetched_bank_loads_as_a_cold_one_and_files_changed_since_are_read_
     assert warm.entries == cold.entries and warm.issues == cold.issues and warm.input_hash == cold.input_hash
     assert "改过的正文" in warm.entries["faiss"].body_text
     assert [i.code for i in warm.errors if i.path.endswith("broken.md")] == ["front-matter"]
+
+
+def test_a_watching_build_folds_the_bank_while_it_waits(chain_bank, tmp_path):
+    """After a rename, the index and the site's search data (forked) look for the words that
+    entered or left the dictionary in every entry: `kb build --watch` prepares the texts while
+    idle, so a forked process finds them ready."""
+    from kb import analysis
+    from kb.watch import watch
+
+    builds: list = []
+    watch(chain_bank, tmp_path / "out", emitters(), builds.append, stop=lambda: len(builds) >= 1, interval=0.01)
+    sources = [e.source for e in builds[0].corpus.entries.values()]
+    child = fork("mentions", lambda: (analysis._folded.cache_info().misses,
+                                       [analysis.mentions(s, ["不在文中的词"]) for s in sources],
+                                       analysis._folded.cache_info().misses))
+    before, found, after = child.wait()[1]
+    assert found == [False] * len(sources) and after == before  # every text was ready
