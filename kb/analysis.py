@@ -94,9 +94,8 @@ def mentions(text: str, words: Iterable[str]) -> bool:
 
 def fold(texts: Iterable[str]) -> None:
     """Prepare `texts` for `mentions` in this process now: `kb build --watch` does it while it
-    waits for the next edit, so the processes its next build forks (the index, the site's
-    search data) inherit them instead of folding every entry again after a rename (0.3 s per
-    1,000 entries, in each of them)."""
+    waits for the next edit, so the processes its next build forks (the index's) inherit them
+    instead of folding every entry again after a rename (0.3 s per 1,000 entries)."""
     for text in texts:
         _folded(text)
 
