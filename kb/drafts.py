@@ -59,7 +59,7 @@ def read_text(path: Path, shown: str, issues: list[Issue]) -> str | None:
         size = path.stat().st_size
         if size > MAX_BYTES:
             issues.append(issue(shown, 1, "too-large", f"file is {size:,} bytes, over the 1 MiB limit",
-                                 "split it into several entries"))
+                                "split it into several entries"))
             return None
         raw = path.read_bytes()
     except OSError as exc:  # e.g. deleted or renamed while the bank was read (an editor saving)
@@ -137,6 +137,7 @@ def _slug(text: str) -> str:
 
 
 def stat_key(st: os.stat_result) -> Stat:
+    """What a file's stat says of its content: it changed if any of these did."""
     return st.st_mtime_ns, st.st_size, st.st_ino
 
 
