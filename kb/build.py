@@ -261,10 +261,7 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
             emitter.emit(corpus, staging, progress)
             return False, time.perf_counter() - t
 
-        # Saving what the load parsed (for the next build) costs a pickle of the whole corpus:
-        # a child does it while the emitters run. Losing it only makes the next build slower.
-        saver = fork("load cache", partial_call(corpus.cache.write, cache_path), close_fds=(lock_fd,)) \
-            if save_cache else None
+        saver = None
         children = []
         try:
             # The analyzer (the bank's words loaded into the segmenter) is made once, here, for
@@ -273,6 +270,11 @@ def build(entries: Path, out: Path, emitters: list, *, strict: bool = False, ful
             tokenizer = bank_tokenizer(corpus.names)
             tokenizer.segmenter
             with primed(tokenizer, analyzed_texts(corpus) if changes.full else (), progress):
+                # Saving what the load parsed (for the next build) costs a pickle of the whole
+                # corpus: a child does it while the emitters run (after the counting, which keeps
+                # both cores busy). Losing it only makes the next build slower.
+                if save_cache:
+                    saver = fork("load cache", partial_call(corpus.cache.write, cache_path), close_fds=(lock_fd,))
                 # The store and the index run in forked children while the site is written here: on
                 # 2 cores they cost little wall time beyond it. They must not hold the build lock.
                 children = [fork(e.name, partial_call(run, e, None), close_fds=(lock_fd,))
