@@ -2,8 +2,8 @@
 
 A fork shares the parent's memory copy-on-write (the corpus is not pickled), and a child that
 outlived a killed build could keep writing, so each child asks the kernel to kill it when its
-parent dies (Linux `PR_SET_PDEATHSIG`). `split_work` runs half of a list's work in a child, `Job`
-one piece of work, `Shared` a list's work started before this process can join in.
+parent dies (Linux `PR_SET_PDEATHSIG`). `split_work` gives a child every other item of a list,
+`Job` one piece of work, `Shared` a list's work started before this process can join in.
 """
 
 from __future__ import annotations
