@@ -29,7 +29,7 @@ from whoosh.analysis import Token, Tokenizer
 from whoosh.formats import Frequency
 from whoosh.system import pack_uint
 
-from kb.forking import Progress, split_work
+from kb.forking import Progress, Shared
 
 PRIME_MIN = 500  # texts from which `primed` counts in two processes (the fork must pay off)
 CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -168,12 +168,12 @@ class BankTokenizer(Tokenizer):
             pos += 1
         return out
 
-    def term_counts(self, text: str) -> Counter[str]:
+    def term_counts(self, text: str) -> dict[str, int]:
         """How often each term occurs in `text` (index mode): the hot path of building the index
         and the site's search data, so the per-word work runs in C: each word rjieba cuts maps
         to its lowercased term through a dict (punctuation and stopwords to a sentinel dropped
         at the end), and words with sub-words add those. Inside `primed`, a remembered count:
-        callers share the returned Counter and must not change it."""
+        callers share the returned mapping and must not change it."""
         memo = self.__dict__.get("_memo")
         if memo is not None:
             hit = memo.get(text)
@@ -253,11 +253,12 @@ class BankFrequency(Frequency):
 @contextmanager
 def primed(tokenizer: BankTokenizer, texts: Iterable[str], progress: Progress | None = None) -> Iterator[None]:
     """Within the block, `tokenizer.term_counts` answers each of `texts` from counts computed
-    up front in two processes (`kb.forking.split_work`), for this process and the processes it
+    up front in two processes (`kb.forking.Shared`), for this process and the processes it
     forks: the index and the site's search data analyze the same bodies, answers, names and
     questions, and each text is then analyzed once. The counts are dropped on leaving."""
     todo = list(dict.fromkeys(texts))
-    counts = split_work(todo, tokenizer.term_counts, "analyze", progress, PRIME_MIN)
+    # plain dicts: the child's half comes back pickled, and a Counter pickles and loads 2x slower
+    counts = Shared("analyze", todo, lambda t: dict(tokenizer.term_counts(t)), PRIME_MIN).result(progress, "analyze")
     tokenizer.__dict__["_memo"] = dict(zip(todo, counts))
     try:
         yield

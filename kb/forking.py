@@ -155,13 +155,13 @@ class Shared(Generic[T, R]):
     libraries the rest of a build needs. Items the child took but did not return (it failed or
     was killed) are done here. `cancel()` when it is not wanted."""
 
-    def __init__(self, name: str, items: list[T], work: Callable[[T], R]) -> None:
+    def __init__(self, name: str, items: list[T], work: Callable[[T], R], min_items: int = 2) -> None:
         self.items = items
         self.work = work
         self._next = multiprocessing.get_context("fork").Value("q", 0)  # a shared int with its lock
-        self.child = fork(name, self._take) if len(items) > 1 and (os.cpu_count() or 1) > 1 else None
+        self.child = fork(name, self._take) if len(items) >= min_items and (os.cpu_count() or 1) > 1 else None
 
-    def _take(self) -> dict[int, R]:
+    def _take(self, progress: Callable[[int], None] | None = None) -> dict[int, R]:
         done = {}
         while True:
             with self._next.get_lock():
@@ -170,16 +170,23 @@ class Shared(Generic[T, R]):
             if i >= len(self.items):
                 return done
             done[i] = self.work(self.items[i])
+            if progress and i % 50 == 0:
+                progress(i)
 
-    def result(self) -> list[R]:
-        done = self._take()
+    def result(self, progress: Progress | None = None, label: str = "") -> list[R]:
+        """Every result, in order; `progress(label, n, total)` as the items are taken."""
+        total = len(self.items)
+        done = self._take((lambda i: progress(label, i, total)) if progress else None)
         child, self.child = self.child, None
         if child is not None:
             try:
                 done |= child.wait()[1]
             except ChildFailed:
                 pass
-        return [done[i] if i in done else self.work(x) for i, x in enumerate(self.items)]
+        out = [done[i] if i in done else self.work(x) for i, x in enumerate(self.items)]
+        if progress:
+            progress(label, total, total)
+        return out
 
     def cancel(self) -> None:
         child, self.child = self.child, None

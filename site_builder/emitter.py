@@ -32,7 +32,7 @@ import kb
 from kb.analysis import bank_tokenizer, mentions
 from kb.build import Changes, link_tree, write_file
 from kb.codehash import code_hash
-from kb.forking import Job, split_work
+from kb.forking import Job, Shared
 from kb.model import Corpus, Entry
 from site_builder import context as ctxmod
 from site_builder import feeds, graphmap, practice, searchdata
@@ -183,7 +183,7 @@ class Writer:
         self.fingerprints[rel] = fp
         if self.previous.get(rel) == fp and os.path.isfile(self.base + rel):
             return False
-        write_file(self.root / rel, render())
+        write_file(self.base + rel, render())
         self.written.append(rel)
         return True
 
@@ -257,7 +257,7 @@ class SiteEmitter:
     def _run(self, corpus: Corpus, out: Path, state: dict | None, progress: Progress | None) -> None:
         state = state or {}
         self.last = {}
-        jobs: list[Job] = []  # work handed to forked children while pages render here
+        jobs: list[Job | Shared] = []  # work handed to forked children while pages render here
         try:
             self._pages(corpus, out, state, progress, jobs)
         finally:
@@ -304,9 +304,24 @@ class SiteEmitter:
                 entry=e, c=ctx, root="", has_feed=has_feed, local_map=self._local_map(site, e, ctx))), \
                 [i for i, *_ in ctx["map"]] + [ctx[k]["id"] for k in ("prev", "next") if ctx[k]]
 
-        # Entry pages are most of the site: a full build renders half of them in a forked child
-        # (the site is the build's longest emitter; the index and store finish first).
-        for e, (rel, fp, written, neighbours) in zip(todo, split_work(todo, entry_page, "site", progress, FORK_MIN)):
+        # Entry pages are most of the site: in a full build a forked child starts on them while
+        # this process writes the other pages, then both take the rest (from a shared counter, so
+        # they finish together: the index, in its own processes, ends about then too).
+        pages = Shared("site", todo, entry_page, FORK_MIN)
+        jobs.append(pages)
+        self._answers(site, w)
+        entry_pages = {f"{e.id}.html" for e in entries}
+        bank_pages = [rel for rel in w.previous if rel not in entry_pages and not rel.startswith(ANSWERS)]
+        if same_cards and all(w.keep(rel) for rel in bank_pages):
+            layouts = state.get("layouts", {})
+        else:
+            self._lists(site, w)
+            schedule = practice.daily_schedule(site)
+            self._home_and_tools(site, w, schedule)
+            self._data(site, w, schedule)
+            self._feeds(site, w)
+            layouts = self._map(site, w, layout or self._start_layout(site, state.get("layouts", {})))
+        for e, (rel, fp, written, neighbours) in zip(todo, pages.result(progress, "site")):
             w.fingerprints[rel] = fp  # the child's Writer is gone: record its pages here
             deps[e.id] = neighbours
             if written and rel not in w.written:
@@ -314,17 +329,6 @@ class SiteEmitter:
         for gone in deps.keys() - corpus.entries.keys():
             del deps[gone]
         self.last["contexts"] = len(todo)
-        self._answers(site, w)
-        bank_pages = [rel for rel in w.previous if rel not in w.fingerprints and not rel.startswith(ANSWERS)]
-        if same_cards and all(w.keep(rel) for rel in bank_pages):
-            layouts = state.get("layouts", {})
-        else:
-            self._lists(site, w)
-            layouts = self._map(site, w, layout or self._start_layout(site, state.get("layouts", {})))
-            schedule = practice.daily_schedule(site)
-            self._home_and_tools(site, w, schedule)
-            self._data(site, w, schedule)
-            self._feeds(site, w)
         records = self._finish_search(site, w, search)
         removed = w.remove_stale()
         self.last.update(written=sorted(w.written), removed=removed, pages=len(w.fingerprints))

@@ -149,12 +149,17 @@ def test_build_killed_midway_leaves_previous_output_whole(tmp_path):
 
 
 def test_old_versions_are_pruned(chain_bank, tmp_path):
+    """Each build keeps itself and the version served before it; older ones, and what a killed
+    build or a killed deletion left (staging-*, trash-*), are deleted (by a child, meanwhile)."""
     out = tmp_path / "build"
     for i in range(4):
+        served = current(out)
+        (versions_dir(out) / f"staging-{i}" / "site").mkdir(parents=True)
+        (versions_dir(out) / f"trash-{i}" / "site").mkdir(parents=True)
         (chain_bank / "faiss.md").write_text(entry("Faiss", body=f"版本 {i} [[milvus]]"), encoding="utf-8")
         build(chain_bank, out, emitters())
-    versions = [p for p in versions_dir(out).iterdir() if p.is_dir()]
-    assert len(versions) == 2 and current(out) in versions
+        versions = {p for p in versions_dir(out).iterdir() if p.is_dir()}
+        assert versions == {current(out), served} - {None}
 
 
 def test_plain_folder_at_out_is_kept_aside(chain_bank, tmp_path):
@@ -393,6 +398,10 @@ def test_shared_work_is_started_by_a_child_and_finished_by_both():
     proc = shared.child.proc
     shared.cancel()
     assert not proc.is_alive() and shared.child is None
+    few = Shared("squares", list(range(50)), work, min_items=51)  # too few to pay for a fork
+    seen: list[tuple[str, int, int]] = []
+    assert few.child is None and few.result(lambda *a: seen.append(a), "sq") == [(x * x, parent) for x in range(50)]
+    assert seen[-1] == ("sq", 50, 50) and [n for _, n, _ in seen] == sorted(n for _, n, _ in seen)
 
 
 def test_a_prefetched_bank_loads_as_a_cold_one_and_files_changed_since_are_read_again(chain_bank):
