@@ -151,9 +151,12 @@ class Shared(Generic[T, R]):
     """`[work(x) for x in items]`, started now in a forked child that takes the items one by
     one from a counter in shared memory; `result()`, later, takes what is left in this process
     from the same counter and returns every result in order. For work that can start before
-    this process is free to share it: the CLI parses the bank's files while it imports the
-    libraries the rest of a build needs. Items the child took but did not return (it failed or
-    was killed) are done here. `cancel()` when it is not wanted."""
+    this process is free to share it (the CLI parses the bank's files while it imports the
+    libraries the rest of a build needs; the site's child renders entry pages while this
+    process writes the lists), and for work whose items differ in cost or whose processes share
+    the cores with others (the term counting): whoever is free takes the next item, so both
+    end together. Items the child took but did not return (it failed or was killed) are done
+    here. `cancel()` when it is not wanted."""
 
     def __init__(self, name: str, items: list[T], work: Callable[[T], R], min_items: int = 2) -> None:
         self.items = items
