@@ -141,22 +141,37 @@ def stat_key(st: os.stat_result) -> Stat:
     return st.st_mtime_ns, st.st_size, st.st_ino
 
 
-def read_file(path: Path) -> tuple[str, Stat, str, Draft, bool] | None:
+def stat_of(shown: str) -> Stat | None:
+    """`stat_key` of the file at `shown`; None when it cannot be stat'ed."""
+    try:
+        return stat_key(os.stat(shown))
+    except OSError:
+        return None
+
+
+def read_stamped(path: Path, shown: str, issues: list[Issue]) -> tuple[Stat | None, str, str, bool] | None:
+    """(stat taken before reading, text, text hash, whether that stat can be trusted later) of
+    an entry file; None, with an issue, when it cannot be read as one. Trusted: modified over
+    SETTLED_NS before it was read (git's rule for "racy" files, see kb.loading.LoadCache)."""
+    key = stat_of(shown)  # before reading: a change made after it shows in the next stat
+    settled = key is not None and key[0] < time.time_ns() - SETTLED_NS
+    text = read_text(path, shown, issues)
+    if text is None:
+        return None
+    return key, text, hashlib.sha256(text.encode()).hexdigest(), settled
+
+
+def read_file(path: Path) -> tuple[str, Stat | None, str, Draft, bool] | None:
     """(path as shown, stat before reading, text hash, draft, whether the stat can be trusted
     later) for an entry file that parses; None for one that does not (whoever needs its issues
     reads it again)."""
     shown = str(path)
-    try:
-        st = os.stat(shown)  # before reading: a change made after it shows in the next stat
-    except OSError:
+    stamped = read_stamped(path, shown, [])
+    if stamped is None:
         return None
-    settled = st.st_mtime_ns < time.time_ns() - SETTLED_NS
-    text = read_text(path, shown, [])
-    if text is None:
-        return None
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    key, text, digest, settled = stamped
     draft = parse_draft(path, shown, text, digest, [])
-    return (shown, stat_key(st), digest, draft, settled) if draft is not None else None
+    return (shown, key, digest, draft, settled) if draft is not None else None
 
 
 def prefetch(entries_dir: Path) -> Shared:

@@ -11,7 +11,6 @@ import difflib
 import hashlib
 import os
 import pickle
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ import yaml
 
 from kb import __version__, markdown
 from kb.codehash import code_hash
-from kb.drafts import SETTLED_NS, Draft, Stat, entry_files, issue, parse_draft, read_text, stat_key
+from kb.drafts import Draft, Stat, entry_files, issue, parse_draft, read_stamped, stat_of
 from kb.forking import split_work
 from kb.links import NameIndex, NameOwner, backlinks, dedupe, prerequisite_cycles
 from kb.markdown import slugify
@@ -60,7 +59,7 @@ class LoadCache:
         return cache if isinstance(cache, cls) and cache.version == code_hash() else None
 
     @classmethod
-    def of(cls, files: list[tuple[str, Stat, str, Draft, bool] | None]) -> LoadCache:
+    def of(cls, files: list[tuple[str, Stat | None, str, Draft, bool] | None]) -> LoadCache:
         """A cache of files read just now (`kb.drafts.prefetch`): their drafts, and the stats
         of those settled enough to be trusted."""
         cache = cls()
@@ -295,29 +294,24 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
     # in two processes
     drafts_at: dict[int, Draft] = {}
     todo: list[tuple[int, Path, str, str]] = []
-    settled = time.time_ns() - SETTLED_NS
     for i, path in enumerate(files):
         shown = str(path)
-        try:
-            st = os.stat(shown)  # before reading: a change made after the stat shows next time
-        except OSError:
-            st = None  # gone since the listing: _read_text says so
-        known = cache.stats.get(shown) if cache is not None and st is not None else None
-        if known is not None and known[:3] == stat_key(st) and (shown, known[3]) in cache.drafts:
-            digest = known[3]
-            drafts_at[i] = cache.drafts[(shown, digest)]
+        known = cache.stats.get(shown) if cache is not None else None
+        if known is not None and (shown, known[3]) in cache.drafts and stat_of(shown) == known[:3]:
+            drafts_at[i] = cache.drafts[(shown, known[3])]
+            fresh.stats[shown] = known  # settled when it was read, and unchanged since
+            continue
+        stamped = read_stamped(path, shown, issues)
+        if stamped is None:
+            continue
+        key, text, digest, settled = stamped
+        if settled:
+            fresh.stats[shown] = (*key, digest)
+        hit = cache.drafts.get((shown, digest)) if cache is not None else None
+        if hit is not None:
+            drafts_at[i] = hit
         else:
-            text = read_text(path, shown, issues)
-            if text is None:
-                continue
-            digest = hashlib.sha256(text.encode()).hexdigest()
-            hit = cache.drafts.get((shown, digest)) if cache is not None else None
-            if hit is not None:
-                drafts_at[i] = hit
-            else:
-                todo.append((i, path, text, digest))
-        if st is not None and st.st_mtime_ns < settled:
-            fresh.stats[shown] = (*stat_key(st), digest)
+            todo.append((i, path, text, digest))
 
     def parse(item: tuple[int, Path, str, str]) -> tuple[Draft | None, list[Issue]]:
         own: list[Issue] = []

@@ -176,7 +176,7 @@ class Writer:
         self.base = str(root) + os.sep  # for os.path checks: pathlib costs ~20 us a path, 1,000 pages a build
         self.previous = previous
         self.fingerprints: dict[str, str] = {}
-        self.written: list[str] = []
+        self.written: set[str] = set()
 
     def page(self, rel: str, fp: str, render: Callable[[], str]) -> bool:
         """Write `rel` unless the previous build's has this fingerprint; whether it was written."""
@@ -184,7 +184,7 @@ class Writer:
         if self.previous.get(rel) == fp and os.path.isfile(self.base + rel):
             return False
         write_file(self.base + rel, render())
-        self.written.append(rel)
+        self.written.add(rel)
         return True
 
     def keep(self, rel: str) -> bool:
@@ -324,8 +324,8 @@ class SiteEmitter:
         for e, (rel, fp, written, neighbours) in zip(todo, pages.result(progress, "site")):
             w.fingerprints[rel] = fp  # the child's Writer is gone: record its pages here
             deps[e.id] = neighbours
-            if written and rel not in w.written:
-                w.written.append(rel)
+            if written:
+                w.written.add(rel)
         for gone in deps.keys() - corpus.entries.keys():
             del deps[gone]
         self.last["contexts"] = len(todo)

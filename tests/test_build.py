@@ -298,15 +298,15 @@ def test_load_cache_gives_the_same_corpus_as_a_cold_load(chain_bank, tmp_path):
 
 
 def test_files_whose_stat_is_unchanged_are_not_read_again(chain_bank, monkeypatch):
-    from kb import loading
+    from kb import drafts, loading
 
     past = time.time() - 60
     for path in chain_bank.glob("*.md"):
         os.utime(path, (past, past))
     first = loading.load_corpus(chain_bank)
     read: list[str] = []
-    real = loading.read_text
-    monkeypatch.setattr(loading, "read_text", lambda path, *a: read.append(path.name) or real(path, *a))
+    real = drafts.read_text
+    monkeypatch.setattr(drafts, "read_text", lambda path, *a: read.append(path.name) or real(path, *a))
     faiss = chain_bank / "faiss.md"
     faiss.write_text(entry("Faiss", body="新的正文"), encoding="utf-8")
     second = loading.load_corpus(chain_bank, cache=first.cache)
