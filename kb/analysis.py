@@ -44,6 +44,10 @@ STOPWORDS = frozenset(
     vs it its this that as by at from""".split()
 )
 
+# Chinese text's full-width punctuation, each with what NFKC makes of it (one ASCII character,
+# or three for the ellipsis): see `nfkc`.
+_WIDE = tuple((c, unicodedata.normalize("NFKC", c)) for c in "，：（）？；！～\u3000…")
+
 _SKIP = "\x00"  # the term of punctuation, whitespace and stopwords in term_counts: dropped
 _LOCK = threading.Lock()
 _SEGMENTERS: dict[str, rjieba.Jieba] = {}  # oldest first; at most KEEP_SEGMENTERS
@@ -100,10 +104,25 @@ def fold(texts: Iterable[str]) -> None:
         _folded(text)
 
 
+def nfkc(text: str) -> str:
+    """`unicodedata.normalize("NFKC", text)`, 2-3x faster for Chinese text: its full-width
+    punctuation is what keeps it from being NFKC already, and normalizing walks every character
+    (as long as segmenting it takes). Those characters are replaced first (`str.replace` is a C
+    scan); a text still not NFKC then is normalized whole. The same result: a character and its
+    NFKC form decompose alike, so replacing one by the other leaves the NFKC of the text as it was."""
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    wide = text
+    for char, ascii_ in _WIDE:
+        if char in wide:
+            wide = wide.replace(char, ascii_)
+    return wide if unicodedata.is_normalized("NFKC", wide) else unicodedata.normalize("NFKC", text)
+
+
 @lru_cache(maxsize=1 << 16)
 def _folded(text: str) -> str:
-    """NFKC, lowercased: ~0.3 ms for an entry, so kept per text (a watching build asks again)."""
-    return unicodedata.normalize("NFKC", text).lower()
+    """NFKC, lowercased: ~0.1 ms for an entry, so kept per text (a watching build asks again)."""
+    return nfkc(text).lower()
 
 
 def bank_tokenizer(names: Iterable[str]) -> BankTokenizer:
@@ -152,7 +171,7 @@ class BankTokenizer(Tokenizer):
 
     def terms(self, text: str, mode: str = "index") -> list[tuple[str, int, int, int]]:
         """(term, position, start char, end char) for `text`."""
-        text = unicodedata.normalize("NFKC", text)
+        text = nfkc(text)
         out = []
         pos = 0
         index = mode == "index"
@@ -179,9 +198,7 @@ class BankTokenizer(Tokenizer):
             hit = memo.get(text)
             if hit is not None:
                 return hit
-        if not unicodedata.is_normalized("NFKC", text):
-            text = unicodedata.normalize("NFKC", text)
-        words = self.segmenter.cut(text)
+        words = self.segmenter.cut(nfkc(text))
         term_of = self.__dict__.setdefault("_term_of", {})
         try:
             out = Counter(map(term_of.__getitem__, words))

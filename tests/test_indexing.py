@@ -6,7 +6,11 @@ from pathlib import Path
 
 from collections import Counter
 
+import unicodedata
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from whoosh import index as windex
 from whoosh.formats import Frequency
 from whoosh.writing import SegmentWriter
@@ -83,6 +87,17 @@ def test_term_counts_equal_the_analyzers_token_stream():
     for text in texts:
         assert tok.term_counts(text) == Counter(term for term, *_ in tok.terms(text)), text
     assert tok.term_counts("向量数据库")["向量"] == 1  # a sub-word of a bank word
+
+
+# Full-width punctuation (what `nfkc` replaces), other compatibility characters (ligatures,
+# circled digits, half-width katakana and their sound marks), combining marks, Hangul jamo.
+_NFKC_CHARS = "，：（）？；！～\u3000…ﬁ①ｶﾞﾟ\u0301\u0308\u3099ᄀ\u1161가Å" + "aZ0 ,.混合专家"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_NFKC_CHARS) | st.characters(), max_size=40))
+def test_nfkc_equals_unicodedatas(text):
+    assert analysis.nfkc(text) == unicodedata.normalize("NFKC", text)
 
 
 def test_primed_counts_are_shared_with_forked_processes_and_then_dropped(monkeypatch):
