@@ -10,6 +10,7 @@ entries' index is written. An incremental build adds a segment (see update_index
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import struct
@@ -166,11 +167,14 @@ class _BlockFormat:
     does (tests compare every term and posting), from flat [docnum, freq, ...] lists."""
 
     def __init__(self, fmt: Existence | Frequency, flen: list[int], limit: int, compression: int) -> None:
-        self.boost = fmt.field_boost
+        self.boost = float(fmt.field_boost)
+        self.boost32 = array("f", (self.boost,))[0]
         self.existence = fmt.posting_size == 0  # weight = boost, no value; else freq * boost and a uint
         self.flen = flen
         self.limit = limit
         self.compression = compression
+        # a power of two (1.0, 2.0, 4.0...) times whole frequencies is exact in float32
+        self.exact = not self.existence and math.frexp(self.boost)[0] == 0.5 and self.boost >= 1.0
         self.byte_of: dict[int | None, int] = {}  # length_to_byte, memoized
 
     def _byte(self, length: int | None) -> int:
@@ -181,7 +185,8 @@ class _BlockFormat:
 
     def write(self, out: bytearray, offset: int, flat: list[int]) -> bytes:
         """Append a term's postings to `out` (which starts at file `offset`); its term info bytes."""
-        if len(flat) == 2:
+        n = len(flat) >> 1
+        if n == 1:
             return self._write_one(out, offset, *flat)
         all_ids, all_freqs = flat[0::2], flat[1::2]
         start = offset + len(out)
@@ -189,31 +194,49 @@ class _BlockFormat:
         weight_sum = 0.0
         minlength = None
         maxlength = maxweight = 0
-        n = len(all_ids)
         limit = self.limit
+        boost = self.boost
+        flen = self.flen
         for i in range(0, n, limit):
-            ids, freqs = all_ids[i:i + limit], all_freqs[i:i + limit]
+            # most terms fit one block: no copies then
+            ids, freqs = (all_ids, all_freqs) if n <= limit else (all_ids[i:i + limit], all_freqs[i:i + limit])
             k = len(ids)
-            if self.existence:
-                weights = [self.boost] * k
-                values = None
-            else:
-                weights = freqs if self.boost == 1.0 else [f * self.boost for f in freqs]
-                values = _pack_uints(k, *freqs)
-            warr = array("f", weights)
-            lengths = list(map(self.flen.__getitem__, ids))
+            lengths = [flen[d] for d in ids]
             low = min(lengths)
             if not low:  # Whoosh leaves a document's zero length out (unscorable fields: all zero)
                 lengths = [x for x in lengths if x]
                 low = min(lengths) if lengths else None
             high = max(lengths, default=0)
-            top = max(0, max(weights) * 1.0)
-            weight_sum += sum(warr)
-            minlength = low if minlength is None else min(minlength, low)
-            maxlength = max(maxlength, high)
-            maxweight = max(maxweight, top)
-            first = warr[0]
-            mini_weights = None if warr.count(1.0) == k else first if warr.count(first) == k else tuple(warr)
+            if self.existence:  # every weight is the boost (as float32 in the block)
+                values = None
+                top = max(0, boost * 1.0)
+                weight_sum += self.boost32 * k  # exact: the sum of k float32 copies in a double
+                mini_weights = None if self.boost32 == 1.0 else self.boost32
+            elif self.exact:
+                # Whole frequencies times a power of two are exact in the block's float32 array:
+                # its sum and its all-ones and all-equal checks need no array
+                values = struct.pack(f"!{k}I", *freqs)  # pack_uint of each
+                fmax = max(freqs)
+                top = max(0, fmax * boost)
+                weight_sum += sum(freqs) * boost
+                if min(freqs) == fmax:
+                    mini_weights = None if fmax * boost == 1.0 else fmax * boost
+                else:
+                    mini_weights = tuple([f * boost for f in freqs])
+            else:
+                values = struct.pack(f"!{k}I", *freqs)
+                weights = [f * boost for f in freqs]
+                warr = array("f", weights)
+                top = max(0, max(weights) * 1.0)
+                weight_sum += sum(warr)
+                first = warr[0]
+                mini_weights = None if warr.count(1.0) == k else first if warr.count(first) == k else tuple(warr)
+            if minlength is None or (low is not None and low < minlength):
+                minlength = low
+            if high > maxlength:
+                maxlength = high
+            if top > maxweight:
+                maxweight = top
             data = dumps((tuple(map(sub, ids, [0, *ids[:-1]])), mini_weights, values), 2)  # delta-coded ids
             # Whoosh meant to skip compressing tiny blocks (a bug compresses all): zlib costs ~25 us
             # a call; under 512 bytes it saves little (the index grows ~10%, reads skip inflating).

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
 from conftest import entry
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kb import frontmatter
 
 from kb.loading import load_corpus
 
@@ -290,3 +295,49 @@ def test_parallel_load_gives_the_same_corpus(tmp_path, monkeypatch):
     assert parallel.entries == serial.entries and parallel.issues == serial.issues
     assert {i.path.rsplit("/", 1)[1] for i in parallel.errors} >= {"e7.md", "e50.md"}  # and links to e7
     assert ("read", 60, 60) in seen and ("render", 59, 59) in seen
+
+
+_SCALARS = st.one_of(st.text(max_size=12), st.integers(), st.floats(allow_nan=False), st.booleans(), st.none(),
+                     st.dates(), st.sampled_from(["yes", "No", "~", "0x1F", "1_000", "2024-01-01", "= ", "<<", "'"]))
+_YAML_DATA = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                          | st.dictionaries(st.one_of(st.text(max_size=8), st.integers()), inner, max_size=4),
+                          max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.dictionaries(st.text(max_size=8), _YAML_DATA, max_size=5), flow=st.sampled_from([False, True, None]))
+def test_front_matter_data_is_what_the_safe_loader_makes(data, flow):
+    """The front-matter reader builds plain documents itself (faster than PyYAML's constructor):
+    the same data as `yaml.safe_load`, whatever the values and the style they are written in."""
+    text = yaml.safe_dump(data, allow_unicode=True, default_flow_style=flow, sort_keys=False)
+    assert frontmatter.parse(f"---\n{text}---\nbody\n").data == yaml.safe_load(text)
+
+
+def test_front_matter_with_yaml_features_matches_the_safe_loader():
+    """Anchors and aliases, merge keys, `=` keys, tags the safe loader knows: like `yaml.safe_load`."""
+    docs = [
+        "base: &b {x: 1, y: [a, b]}\nm:\n  <<: *b\n  y: 2\nn: *b\n",
+        "=: 3\nk: v\n",
+        "a: !!set {x, y}\nb: !!binary aGVsbG8=\nc: !!omap [{p: 1}, {q: 2}]\nd: !!str 12\ne: !!int '7'\n",
+        "t: 2001-12-14t21:59:43.10-05:00\nf: .inf\ng: -.Inf\ns: 1:30\no: 0o17\nz: ~\n",
+        "q: |\n  block\n  text\nr: >-\n  folded\n  text\nu: \"\\u6df7\\u5408\"\n",
+        "list: &l [1, 2]\nagain: *l\nnested: {k: *l}\n",
+    ]
+    for doc in docs:
+        assert frontmatter.parse(f"---\n{doc}---\n").data == yaml.safe_load(doc), doc
+    got = frontmatter.parse("---\nx: .nan\n---\n").data["x"]
+    assert got != got  # NaN
+    for bad in ("? [a, b]\n: 1\n", "[a]: 1\n", "{a: 1}: 2\n", "x: !!python/object:os.system a\n"):
+        try:
+            frontmatter.parse(f"---\ntitle: t\n{bad}---\n")
+        except frontmatter.FrontMatterError as exc:
+            assert "invalid YAML" in exc.message and exc.line >= 2, bad
+        else:
+            raise AssertionError(f"accepted {bad!r}")
+
+
+def test_front_matter_lines_of_keys_and_items():
+    doc = frontmatter.parse("---\ntitle: t\naliases:\n  - a\n  - b\nquestions:\n  - id: q\n    a: |\n      x\n---\nbody\n")
+    assert doc.lines == {("title",): 2, ("aliases",): 3, ("aliases", 0): 4, ("aliases", 1): 5, ("questions",): 6,
+                         ("questions", 0): 7, ("questions", 0, "id"): 7, ("questions", 0, "a"): 8}
+    assert doc.line_of(("questions", 0, "q")) == 7 and doc.body == "body\n" and doc.body_line == 11
