@@ -2,8 +2,8 @@
 
 A fork shares the parent's memory copy-on-write (the corpus is not pickled), and a child that
 outlived a killed build could keep writing, so each child asks the kernel to kill it when its
-parent dies (Linux `PR_SET_PDEATHSIG`). `split_work` gives a child every other item of a list,
-`Job` one piece of work, `Shared` a list's work started before this process can join in.
+parent dies (Linux `PR_SET_PDEATHSIG`). `Job` runs one piece of work in a child, `Shared` a
+list's items in a child and in this process, taken one by one from a shared counter.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Generic, TypeVar
@@ -87,42 +86,6 @@ def fork(name: str, work: Callable[[], object], close_fds: tuple[int, ...] = ())
     return Child(name, proc, reader, started)
 
 
-def split_work(items: list[T], work: Callable[[T], R], label: str, progress: Progress | None = None,
-               min_items: int = 200) -> list[R]:
-    """`[work(x) for x in items]`, every other item in a forked process when there are at least
-    `min_items` (the fork and pickling the results back must pay off) and two cores. Alternate
-    items, not halves: lists come grouped (an entry's body beside its name, entries before
-    questions), and halves of them can differ twofold in work."""
-    total = len(items)
-    if total < min_items or (os.cpu_count() or 1) < 2:
-        return _run_part(items, work, label, progress, total, lambda n: n)
-    shown = lambda n: min(total, 2 * n)  # noqa: E731 - progress of both parts, estimated from ours
-    child = fork(label, partial(_run_part, items[1::2], work, label, None, total, shown))
-    try:
-        out: list = [None] * total
-        out[0::2] = _run_part(items[0::2], work, label, progress, total, shown)
-        try:
-            out[1::2] = child.wait()[1]
-        except ChildFailed:  # e.g. a result that does not pickle: do that part here instead
-            out[1::2] = _run_part(items[1::2], work, label, progress, total, shown)
-        if progress:
-            progress(label, total, total)
-        return out
-    except BaseException:
-        child.kill()
-        raise
-
-
-def _run_part(part: list[T], work: Callable[[T], R], label: str, progress: Progress | None, total: int,
-              shown: Callable[[int], int]) -> list[R]:
-    out = []
-    for i, x in enumerate(part):
-        out.append(work(x))
-        if progress and ((i + 1) % 50 == 0 or i + 1 == len(part)):
-            progress(label, shown(i + 1), total)
-    return out
-
-
 class Job(Generic[R]):
     """`work()` started now in a forked child (when `in_child`), its result taken later with
     `result()`; done in this process instead when the child fails (e.g. was killed). For work
@@ -154,8 +117,9 @@ class Shared(Generic[T, R]):
     this process is free to share it (the CLI parses the bank's files while it imports the
     libraries the rest of a build needs; the site's child renders entry pages while this
     process writes the lists), and for work whose items differ in cost or whose processes share
-    the cores with others (the term counting): whoever is free takes the next item, so both
-    end together. Items the child took but did not return (it failed or was killed) are done
+    the cores with others (rendering the bank, counting terms): whoever is free takes the next
+    item, so both end together (a child given every other item ended up to a second after
+    this process when rendering 5,000 entries: its first writes to shared pages fault). Items the child took but did not return (it failed or was killed) are done
     here. `cancel()` when it is not wanted."""
 
     def __init__(self, name: str, items: list[T], work: Callable[[T], R], min_items: int = 2) -> None:

@@ -20,7 +20,7 @@ import yaml
 from kb import __version__, markdown
 from kb.codehash import code_hash
 from kb.drafts import Draft, Stat, entry_files, issue, parse_draft, read_stamped, stat_of
-from kb.forking import split_work
+from kb.forking import Shared
 from kb.links import NameIndex, NameOwner, backlinks, dedupe, prerequisite_cycles
 from kb.markdown import slugify
 from kb.model import ID_RE, Corpus, Entry, Issue, Link, Question
@@ -317,7 +317,7 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
         own: list[Issue] = []
         return parse_draft(item[1], str(item[1]), item[2], item[3], own), own
 
-    for (i, *_), (d, own) in zip(todo, split_work(todo, parse, "read", progress, PARALLEL_MIN)):
+    for (i, *_), (d, own) in zip(todo, Shared("read", todo, parse, PARALLEL_MIN).result(progress, "read")):
         issues.extend(own)
         if d is not None:
             drafts_at[i] = d
@@ -347,9 +347,20 @@ def load_corpus(entries_dir: Path, progress: Progress | None = None, cache: Load
     def render(d: Draft) -> tuple[Entry, list[Issue], list[tuple]]:
         own: list[Issue] = []
         recorded = RecordedNames(names)
-        return render_entry(d, recorded, categories, own), own, recorded.lookups
+        entry = render_entry(d, recorded, categories, own)
+        # Its source texts are the draft's, here too: the forked half need not send them back
+        # (they are half its bytes) and the cache then holds one copy.
+        entry.source = entry.body_md = ""
+        for q in entry.questions:
+            q.answer_md = ""
+        return entry, own, recorded.lookups
 
-    rendered.update(zip((d.id for d in missing), split_work(missing, render, "render", progress, PARALLEL_MIN)))
+    for d, result in zip(missing, Shared("render", missing, render, PARALLEL_MIN).result(progress, "render")):
+        entry = result[0]
+        entry.source, entry.body_md = d.text, d.doc.body
+        for q, qfm in zip(entry.questions, d.fm.questions):
+            q.answer_md = qfm.a
+        rendered[d.id] = result
     entries: dict[str, Entry] = {}
     for d in drafts:
         fresh.rendered[(d.path, d.digest, cats)] = rendered[d.id]

@@ -17,7 +17,7 @@ from whoosh import index as windex
 from whoosh.query import Term
 
 from kb.build import BuildError, IndexEmitter, StoreEmitter, build, build_lock, current, versions_dir
-from kb.forking import Job, Shared, fork, split_work
+from kb.forking import Job, Shared, fork
 from kb.search import SearchIndex
 from site_builder import SiteEmitter
 
@@ -367,18 +367,6 @@ def test_a_job_runs_in_a_child_and_falls_back_to_this_process():
     assert not proc.is_alive() and job.child is None
 
 
-def test_split_work_keeps_order_and_redoes_what_a_child_cannot_return():
-    parent = os.getpid()
-    items = list(range(101))
-    done = split_work(items, lambda x: (x * x, os.getpid()), "square", min_items=10)
-    assert [v for v, _ in done] == [x * x for x in items]
-    assert {pid for _, pid in done[1::2]} != {parent} and {pid for _, pid in done[0::2]} == {parent}
-    # a result that does not pickle cannot come back from the child: that part is done here
-    unpicklable = split_work(items, lambda x: (x, lambda: x), "closures", min_items=10)
-    assert [v for v, _ in unpicklable] == items
-    assert split_work(items[:5], lambda x: os.getpid(), "few", min_items=10) == [parent] * 5
-
-
 def test_shared_work_is_started_by_a_child_and_finished_by_both():
     parent = os.getpid()
 
@@ -391,6 +379,9 @@ def test_shared_work_is_started_by_a_child_and_finished_by_both():
     done = shared.result()
     assert [v for v, _ in done] == [x * x for x in range(300)]
     assert len({pid for _, pid in done}) == 2 and parent in {pid for _, pid in done}
+    # a result that does not pickle cannot come back from the child: what it took is done here
+    unpicklable = Shared("closures", list(range(101)), lambda x: (x, lambda: x), min_items=10)
+    assert [v for v, _ in unpicklable.result()] == list(range(101))
     shared = Shared("squares", list(range(50)), work)
     shared.child.proc.kill()  # what the child took and never returned is done here
     assert [v for v, _ in shared.result()] == [x * x for x in range(50)]
