@@ -200,22 +200,20 @@ class BankTokenizer(Tokenizer):
                 return hit
         words = self.segmenter.cut(nfkc(text))
         term_of = self.__dict__.setdefault("_term_of", {})
-        out = Counter(map(term_of.get, words))
-        if None in out:  # words this process has not met yet: learn them, then count those
-            del out[None]
-            new = self._learn(words)
-            out.update(term_of[w] for w in words if w in new)
+        try:
+            out = Counter(map(term_of.__getitem__, words))
+        except KeyError:  # words this process has not met yet: learned, then counted anew (terms keep their order)
+            self._learn(words)
+            out = Counter(map(term_of.__getitem__, words))
         subs = self.__dict__.setdefault("_subs", {})
         out.update(chain.from_iterable(map(subs.__getitem__, filter(subs.__contains__, words))))
         out.pop(_SKIP, None)
         return out
 
-    def _learn(self, words: Iterable[str]) -> set[str]:
-        """Map the words not met yet to their terms (and sub-words); return them."""
+    def _learn(self, words: Iterable[str]) -> None:
         term_of = self.__dict__.setdefault("_term_of", {})
         subs = self.__dict__.setdefault("_subs", {})
-        new = set(words).difference(term_of)
-        for word in new:
+        for word in set(words).difference(term_of):
             low = word.lower()
             if (not word[0].isalnum() and not WORD_RE.search(word)) or low in STOPWORDS:
                 term_of[word] = _SKIP
@@ -224,7 +222,6 @@ class BankTokenizer(Tokenizer):
             expansions = self._expansions(word)
             if expansions:
                 subs[word] = expansions
-        return new
 
     def __getstate__(self) -> dict:
         return {"words": self.words}  # caches, counts and the segmenter are rebuilt, not pickled
