@@ -110,6 +110,9 @@ class Job(Generic[R]):
             child.kill()
 
 
+CHUNK = 64  # results a Shared child sends at a time, once the parent takes items too
+
+
 class Shared(Generic[T, R]):
     """`[work(x) for x in items]`, started now in a forked child that takes the items one by
     one from a counter in shared memory; `result()`, later, takes what is left in this process
@@ -119,35 +122,67 @@ class Shared(Generic[T, R]):
     process writes the lists), and for work whose items differ in cost or whose processes share
     the cores with others (rendering the bank, counting terms): whoever is free takes the next
     item, so both end together (a child given every other item ended up to a second after
-    this process when rendering 5,000 entries: its first writes to shared pages fault). Items the child took but did not return (it failed or was killed) are done
-    here. `cancel()` when it is not wanted."""
+    this process when rendering 5,000 entries: its first writes to shared pages fault).
+
+    Once this process takes items too, the child sends its results in chunks and this process
+    reads them between its own items, so little is left to receive when both are done (received
+    at the end, the results kept this process busy alone for up to half a second at 5,000
+    entries, with the other core idle). Items the child took but did not send (it failed or was
+    killed) are done here. `cancel()` when it is not wanted."""
 
     def __init__(self, name: str, items: list[T], work: Callable[[T], R], min_items: int = 2) -> None:
         self.items = items
         self.work = work
-        self._next = multiprocessing.get_context("fork").Value("q", 0)  # a shared int with its lock
-        self.child = fork(name, self._take) if len(items) >= min_items and (os.cpu_count() or 1) > 1 else None
+        ctx = multiprocessing.get_context("fork")
+        self._next = ctx.Value("q", 0)  # the next item to take, with its lock
+        self._joined = ctx.RawValue("b", 0)  # set when this process takes items too
+        self.child: Child | None = None
+        if len(items) >= min_items and (os.cpu_count() or 1) > 1:
+            self._results, sender = ctx.Pipe(duplex=False)
+            self.child = fork(name, lambda: self._send(sender))
+            sender.close()  # the child holds the only copy: its exit ends the stream
 
-    def _take(self, progress: Callable[[int], None] | None = None) -> dict[int, R]:
-        done = {}
-        while True:
-            with self._next.get_lock():
-                i = self._next.value
-                self._next.value = i + 1
-            if i >= len(self.items):
-                return done
+    def _take(self) -> int:
+        with self._next.get_lock():
+            i = self._next.value
+            self._next.value = i + 1
+        return i
+
+    def _send(self, sender: Connection) -> None:
+        """In the child: take items and send their results as {index: result} chunks."""
+        done: dict[int, R] = {}
+        while (i := self._take()) < len(self.items):
             done[i] = self.work(self.items[i])
-            if progress and i % 50 == 0:
-                progress(i)
+            if len(done) >= CHUNK and self._joined.value:
+                sender.send(done)
+                done = {}
+        sender.send(done)
 
     def result(self, progress: Progress | None = None, label: str = "") -> list[R]:
         """Every result, in order; `progress(label, n, total)` as the items are taken."""
         total = len(self.items)
-        done = self._take((lambda i: progress(label, i, total)) if progress else None)
+        done: dict[int, R] = {}
         child, self.child = self.child, None
+        results = self._results if child is not None else None
+        self._joined.value = 1
+        while (i := self._take()) < total:
+            done[i] = self.work(self.items[i])
+            if results is not None and results.poll():
+                try:
+                    done |= results.recv()
+                except EOFError:  # the child is gone: what it took and did not send is done below
+                    results = None
+            if progress and i % 50 == 0:
+                progress(label, i, total)
         if child is not None:
             try:
-                done |= child.wait()[1]
+                while results is not None:
+                    done |= results.recv()
+            except EOFError:
+                pass
+            self._results.close()
+            try:
+                child.wait()
             except ChildFailed:
                 pass
         out = [done[i] if i in done else self.work(x) for i, x in enumerate(self.items)]
@@ -159,3 +194,4 @@ class Shared(Generic[T, R]):
         child, self.child = self.child, None
         if child is not None:
             child.kill()
+            self._results.close()

@@ -379,6 +379,10 @@ def test_shared_work_is_started_by_a_child_and_finished_by_both():
     done = shared.result()
     assert [v for v, _ in done] == [x * x for x in range(300)]
     assert len({pid for _, pid in done}) == 2 and parent in {pid for _, pid in done}
+    # results far bigger than a pipe holds stream back while both work (no deadlock, nothing lost)
+    big = Shared("big", list(range(300)), lambda x: (str(x) * 30_000, os.getpid()), min_items=10)
+    got = big.result()
+    assert [v for v, _ in got] == [str(x) * 30_000 for x in range(300)] and len({p for _, p in got}) == 2
     # a result that does not pickle cannot come back from the child: what it took is done here
     unpicklable = Shared("closures", list(range(101)), lambda x: (x, lambda: x), min_items=10)
     assert [v for v, _ in unpicklable.result()] == list(range(101))
