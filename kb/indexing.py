@@ -86,6 +86,7 @@ class _Writer(SegmentWriter):
         self.pool.cleanup()
         self._postings: dict[str, dict[str, list[int]]] = {}  # field -> term -> [docnum, freq, docnum, freq...]
         self._lengths: dict[str, list[int]] = {}  # per field, per docnum: length as the reader sees it
+        self._seen: dict[tuple[int, str], dict[str, int]] = {}  # see _term_freqs
 
     def add_document(self, **fields: object) -> None:
         self._check_state()
@@ -99,7 +100,7 @@ class _Writer(SegmentWriter):
             field = self.schema[name]
             length = 0
             if field.indexed:
-                length = _pool(self._postings.setdefault(name, {}), docnum, _term_freqs(field, value))
+                length = _pool(self._postings.setdefault(name, {}), docnum, _term_freqs(field, value, self._seen))
                 if not field.scorable:
                     length = 0
             lengths = self._lengths.setdefault(name, [])
@@ -140,14 +141,21 @@ class _Writer(SegmentWriter):
         fw.close()
 
 
-def _term_freqs(field: object, value: object) -> dict[str, int]:
-    """A field value's terms and their frequencies, as Whoosh's field.index would give them."""
+def _term_freqs(field: object, value: object, seen: dict) -> dict[str, int]:
+    """A field value's terms and their frequencies, as Whoosh's field.index would give them.
+    `seen`: values analyzed by Whoosh's own analyzers before (a question repeats its entry's tags)."""
     analyzer = field.analyzer
     if isinstance(analyzer, BankTokenizer) and isinstance(field.format, BankFrequency):
         return analyzer.term_counts(value)
     if type(analyzer) is IDTokenizer and isinstance(value, str):
         return {value: 1}  # the whole value is the one term
-    return {tbytes.decode("utf-8"): freq for tbytes, freq, _, _ in field.index(value)}
+    key = (id(field), value) if isinstance(value, str) else None
+    freqs = seen.get(key) if key else None
+    if freqs is None:
+        freqs = {tbytes.decode("utf-8"): freq for tbytes, freq, _, _ in field.index(value)}
+        if key:
+            seen[key] = freqs
+    return freqs
 
 
 def _pool(terms: dict[str, list[int]], docnum: int, freqs: dict[str, int]) -> int:
