@@ -199,29 +199,14 @@ class BankTokenizer(Tokenizer):
             if hit is not None:
                 return hit
         words = self.segmenter.cut(nfkc(text))
-        term_of = self.__dict__.setdefault("_term_of", {})
-        try:
-            out = Counter(map(term_of.__getitem__, words))
-        except KeyError:  # words this process has not met yet: learned, then counted anew (terms keep their order)
-            self._learn(words)
-            out = Counter(map(term_of.__getitem__, words))
-        subs = self.__dict__.setdefault("_subs", {})
+        term_of = self.__dict__.get("_term_of")
+        if term_of is None:
+            term_of = self.__dict__["_term_of"] = _Terms(self)
+        out = Counter(map(term_of.__getitem__, words))  # words not met yet are learned on the way
+        subs = term_of.subs
         out.update(chain.from_iterable(map(subs.__getitem__, filter(subs.__contains__, words))))
         out.pop(_SKIP, None)
         return out
-
-    def _learn(self, words: Iterable[str]) -> None:
-        term_of = self.__dict__.setdefault("_term_of", {})
-        subs = self.__dict__.setdefault("_subs", {})
-        for word in set(words).difference(term_of):
-            low = word.lower()
-            if (not word[0].isalnum() and not WORD_RE.search(word)) or low in STOPWORDS:
-                term_of[word] = _SKIP
-                continue
-            term_of[word] = low
-            expansions = self._expansions(word)
-            if expansions:
-                subs[word] = expansions
 
     def __getstate__(self) -> dict:
         return {"words": self.words}  # caches, counts and the segmenter are rebuilt, not pickled
@@ -253,6 +238,30 @@ class BankTokenizer(Tokenizer):
                 token.startchar = start_char + start
                 token.endchar = start_char + end
             yield token
+
+
+class _Terms(dict):
+    """A tokenizer's word -> term map for `term_counts` (the lowercased word; `_SKIP` for
+    punctuation, whitespace and stopwords), and each word's sub-words in `subs`. A word not met
+    yet is learned when it is first looked up (`__missing__`), so the words of a text are
+    counted in one pass, in order, at dict speed."""
+
+    def __init__(self, tokenizer: BankTokenizer) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.subs: dict[str, list[str]] = {}
+
+    def __missing__(self, word: str) -> str:
+        low = word.lower()
+        if (not word[0].isalnum() and not WORD_RE.search(word)) or low in STOPWORDS:
+            term = _SKIP
+        else:
+            term = low
+            expansions = self.tokenizer._expansions(word)
+            if expansions:
+                self.subs[word] = expansions
+        self[word] = term
+        return term
 
 
 class BankFrequency(Frequency):
