@@ -165,15 +165,21 @@ class Shared(Generic[T, R]):
         child, self.child = self.child, None
         results = self._results if child is not None else None
         self._joined.value = 1
-        while (i := self._take()) < total:
-            done[i] = self.work(self.items[i])
-            if results is not None and results.poll():
-                try:
-                    done |= results.recv()
-                except EOFError:  # the child is gone: what it took and did not send is done below
-                    results = None
-            if progress and i % 50 == 0:
-                progress(label, i, total)
+        try:
+            while (i := self._take()) < total:
+                done[i] = self.work(self.items[i])
+                if results is not None and results.poll():
+                    try:
+                        done |= results.recv()
+                    except EOFError:  # the child is gone: what it took and did not send is done below
+                        results = None
+                if progress and i % 50 == 0:
+                    progress(label, i, total)
+        except BaseException:  # no child may wait forever on a pipe nobody reads
+            if child is not None:
+                child.kill()
+                self._results.close()
+            raise
         if child is not None:
             try:
                 while results is not None:

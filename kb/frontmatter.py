@@ -85,10 +85,12 @@ def _survey(root: yaml.Node, lines: dict[Path_, int], offset: int) -> bool:
             for key, value in node.value:
                 budget -= 1
                 plain = plain and key.tag not in _SPECIAL_KEYS
-                if isinstance(key, yaml.ScalarNode):  # other keys are refused when constructed
+                if isinstance(key, yaml.ScalarNode):
                     sub = path + (key.value,)
                     lines[sub] = key.start_mark.line + offset
                     stack.append((value, sub))
+                else:  # a list or map as a key is refused when constructed, but counts until then
+                    stack.append((key, path))
         elif isinstance(node, yaml.SequenceNode):
             plain = plain and node.tag == _SEQ
             for i, item in enumerate(node.value):

@@ -286,11 +286,6 @@ class _BlockFormat:
                 + pack_long(start) + pack_int(offset + len(out) - start))
 
 
-def _pack_uints(k: int, *values: int) -> bytes:
-    """`b"".join(pack_uint(v) for v in values)` in one call."""
-    return struct.pack(f"!{k}I", *values)
-
-
 def _write_term_table(tindex: OrderedHashWriter, records: list[tuple[bytes, bytes]]) -> None:
     """Add sorted (key, value) records to Whoosh's term table in one file write, as as many calls
     of its `add` would (record layout, md5 bucket hashes, the ordered positions array)."""

@@ -383,6 +383,19 @@ def test_shared_work_is_started_by_a_child_and_finished_by_both():
     big = Shared("big", list(range(300)), lambda x: (str(x) * 30_000, os.getpid()), min_items=10)
     got = big.result()
     assert [v for v, _ in got] == [str(x) * 30_000 for x in range(300)] and len({p for _, p in got}) == 2
+    # work that fails here stops the child too (it would wait forever to send what it did)
+    def fails_here(x: int) -> int:
+        if os.getpid() == parent and x > 20:
+            raise ValueError("boom")
+        time.sleep(0.002)
+        return x
+
+    failing = Shared("failing", list(range(300)), fails_here, min_items=10)
+    proc = failing.child.proc
+    with pytest.raises(ValueError):
+        failing.result()
+    proc.join(5)
+    assert not proc.is_alive()
     # a result that does not pickle cannot come back from the child: what it took is done here
     unpicklable = Shared("closures", list(range(101)), lambda x: (x, lambda: x), min_items=10)
     assert [v for v, _ in unpicklable.result()] == list(range(101))

@@ -325,6 +325,17 @@ def test_front_matter_with_yaml_features_matches_the_safe_loader():
     ]
     for doc in docs:
         assert frontmatter.parse(f"---\n{doc}---\n").data == yaml.safe_load(doc), doc
+    # an alias bomb inside a key (a list as a key is refused, but only once constructed) is
+    # refused by its size before anything expands it
+    laughs = ["&a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        laughs.append(f"&{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    try:
+        frontmatter.parse("---\ntitle: t\n? [" + ", ".join(laughs) + "]\n: x\n---\n")
+    except frontmatter.FrontMatterError as exc:
+        assert "values once its YAML aliases" in exc.message
+    else:
+        raise AssertionError("accepted an alias bomb in a key")
     got = frontmatter.parse("---\nx: .nan\n---\n").data["x"]
     assert got != got  # NaN
     for bad in ("? [a, b]\n: 1\n", "[a]: 1\n", "{a: 1}: 2\n", "x: !!python/object:os.system a\n"):
