@@ -104,6 +104,15 @@ def fold(texts: Iterable[str]) -> None:
         _folded(text)
 
 
+def _term(word: str) -> str:
+    """The term a segmented word is indexed and searched as: lowercased; `_SKIP` for whitespace,
+    punctuation and stopwords."""
+    if not word[0].isalnum() and not WORD_RE.search(word):
+        return _SKIP
+    low = word.lower()
+    return _SKIP if low in STOPWORDS else low
+
+
 def nfkc(text: str) -> str:
     """`unicodedata.normalize("NFKC", text)`, 2-3x faster for Chinese text: its full-width
     punctuation is what keeps it from being NFKC already, and normalizing walks every character
@@ -176,10 +185,8 @@ class BankTokenizer(Tokenizer):
         pos = 0
         index = mode == "index"
         for word, start, end in self.segmenter.tokenize(text, "default"):
-            if not word[0].isalnum() and not WORD_RE.search(word):
-                continue  # whitespace and punctuation
-            low = word.lower()
-            if low in STOPWORDS:
+            low = _term(word)
+            if low is _SKIP:
                 continue
             out.append((low, pos, start, end))
             if index:
@@ -252,15 +259,9 @@ class _Terms(dict):
         self.subs: dict[str, list[str]] = {}
 
     def __missing__(self, word: str) -> str:
-        low = word.lower()
-        if (not word[0].isalnum() and not WORD_RE.search(word)) or low in STOPWORDS:
-            term = _SKIP
-        else:
-            term = low
-            expansions = self.tokenizer._expansions(word)
-            if expansions:
-                self.subs[word] = expansions
-        self[word] = term
+        term = self[word] = _term(word)
+        if term is not _SKIP and (expansions := self.tokenizer._expansions(word)):
+            self.subs[word] = expansions
         return term
 
 
