@@ -28,7 +28,7 @@ from whoosh import index as windex
 from whoosh.analysis import IDTokenizer
 from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
-from whoosh.filedb.filetables import OrderedHashWriter, _lengths
+from whoosh.filedb.filetables import OrderedHashWriter, _lengths, _pointer
 from whoosh.formats import Existence, Frequency
 from whoosh.query import Or, Term
 from whoosh.system import pack_int, pack_long, pack_uint, pack_ushort
@@ -184,6 +184,7 @@ class _BlockFormat:
         # a power of two (1.0, 2.0, 4.0...) times whole frequencies is exact in float32
         self.exact = not self.existence and math.frexp(self.boost)[0] == 0.5 and self.boost >= 1.0
         self.byte_of: dict[int | None, int] = {}  # length_to_byte, memoized
+        self.single: dict[tuple[int, int], tuple[bytes, bytes]] = {}  # see _write_one
 
     def _byte(self, length: int | None) -> int:
         b = self.byte_of.get(length)
@@ -263,8 +264,19 @@ class _BlockFormat:
                 + pack_long(start) + pack_int(offset + len(out) - start))
 
     def _write_one(self, out: bytearray, offset: int, docnum: int, freq: int) -> bytes:
-        """`write` for a term in one document (most terms of a bank), the same bytes, faster."""
+        """`write` for a term in one document (half the terms of a bank), the same bytes, faster:
+        such a block depends only on (document, frequency), which a document's rare terms share
+        (most occur once), so its bytes are made once per pair and only the offset differs."""
         start = offset + len(out)
+        made = self.single.get((docnum, freq))
+        if made is None:
+            made = self.single[(docnum, freq)] = self._single(docnum, freq)
+        block, info = made
+        out += block
+        return info + pack_long(start) + pack_int(len(block))
+
+    def _single(self, docnum: int, freq: int) -> tuple[bytes, bytes]:
+        """The block of a posting list of one posting, and its term info up to the offset."""
         if self.existence:
             weight, values = self.boost, None
         else:
@@ -278,12 +290,8 @@ class _BlockFormat:
         if comp:
             data = zlib.compress(data, comp)
         info = dumps((1, docnum, top, comp, self._byte(low), self._byte(high)), 2)
-        out += WHOOSH3_HEADER_MAGIC
-        out += pack_int(-(len(info) + len(data)))
-        out += info
-        out += data
-        return (W3TermInfo._struct.pack(0, stored, 1, self._byte(low), self._byte(high), top, docnum, docnum)
-                + pack_long(start) + pack_int(offset + len(out) - start))
+        block = WHOOSH3_HEADER_MAGIC + pack_int(-(len(info) + len(data))) + info + data
+        return block, W3TermInfo._struct.pack(0, stored, 1, self._byte(low), self._byte(high), top, docnum, docnum)
 
 
 def _write_term_table(tindex: OrderedHashWriter, records: list[tuple[bytes, bytes]]) -> None:
@@ -307,6 +315,24 @@ def _write_term_table(tindex: OrderedHashWriter, records: list[tuple[bytes, byte
     dbfile.write(bytes(buf))
     if records:
         tindex.lastkey = records[-1][0]
+    tindex._write_hashes = partial(_write_hashes, tindex)  # called when the field writer closes
+
+
+def _write_hashes(tindex: OrderedHashWriter) -> None:
+    """Whoosh's `HashWriter._write_hashes` (256 open-addressing tables of (hash, position)
+    slots), each table in one write instead of one call per slot."""
+    dbfile = tindex.dbfile
+    empty = (0, 0)
+    for entries in tindex.buckets:
+        numslots = 2 * len(entries)
+        tindex.directory.append((dbfile.tell(), numslots))
+        table = [empty] * numslots
+        for hashval, position in entries:
+            slot = (hashval >> 8) % numslots
+            while table[slot] != empty:  # linear probing, as Whoosh's reader expects
+                slot = (slot + 1) % numslots
+            table[slot] = (hashval, position)
+        dbfile.write(b"".join([_pointer.pack(h, p) for h, p in table]))
 
 
 def _write_part(ix: windex.Index, docs: Iterator[dict], total: int, progress: Progress | None) -> None:

@@ -207,6 +207,7 @@ def make_md() -> MarkdownIt:
 
 
 _MD = make_md()
+_MD.disable(["html_block", "html_inline"])  # with "html": False they match nothing: not tried at every block
 
 
 def _is_local_md(href: str) -> bool:

@@ -30,17 +30,40 @@ W_NAME, W_TAG, W_SUMMARY, W_QUESTION, W_TEXT = 40, 20, 12, 12, 5
 SNIPPET = 110
 
 
-def _add(weights: dict[str, float], counts: Counter, w: float, top: int | None = None) -> None:
-    """Weigh each term `w * (1 + ln count)`, keeping the higher weight of a term seen before;
-    with `top`, only the most frequent terms (ties: the first counted, as `most_common`)."""
+def _weights(w: int) -> list[int]:
+    """`round(w * (1 + ln n))` for the counts n that most terms have (index n)."""
+    return [0, w] + [round(w * (1 + math.log(n))) for n in range(2, TABLE)]
+
+
+TABLE = 64
+_TABLES = {w: _weights(w) for w in (W_NAME, W_TAG, W_SUMMARY, W_QUESTION, W_TEXT)}
+
+
+def _weighed(counts: Counter, w: int, top: int | None = None) -> dict[str, int]:
+    """Each term weighed `round(w * (1 + ln count))`; with `top`, only the most frequent terms
+    (ties: the first counted, as `most_common`)."""
     items = counts.items()
     if top is not None and len(counts) > top:
         items = sorted(items, key=itemgetter(1), reverse=True)[:top]  # a stable sort: most_common's order
-    get = weights.get
-    for term, n in items:
-        v = w * (1 + math.log(n)) if n > 1 else w
-        if v > get(term, 0.0):
-            weights[term] = v
+    table = _TABLES[w]
+    try:
+        return {term: table[n] for term, n in items}
+    except IndexError:  # a term counted TABLE times or more
+        return {term: table[n] if n < TABLE else round(w * (1 + math.log(n))) for term, n in items}
+
+
+def _merged(*parts: dict[str, int]) -> dict[str, int]:
+    """Per term, the highest weight any part gives it (the biggest part is copied whole first:
+    rounding keeps the order of weights, so rounded weights compare like the exact ones)."""
+    big = max(parts, key=len)
+    out = dict(big)
+    get = out.get
+    for part in parts:
+        if part is not big:
+            for term, v in part.items():
+                if v > get(term, 0):
+                    out[term] = v
+    return out
 
 
 def name_key(name: str) -> str:
@@ -63,22 +86,18 @@ def entry_fragment(tok: BankTokenizer, e: Entry) -> str:
     """The search documents of one entry (itself and its questions) with weighted terms, as
     JSON array items: [kind, id, title, url, category, snippet, names, {term: weight}]."""
     names = tok.term_counts(" \n".join([e.id, e.title, *e.aliases]))
-    weights: dict[str, float] = {}
-    _add(weights, names, W_NAME)
-    _add(weights, tok.term_counts(" \n".join(e.tags)), W_TAG)
-    _add(weights, tok.term_counts(e.summary), W_SUMMARY)
-    _add(weights, tok.term_counts(e.body_text), W_TEXT, BODY_TERMS)
+    weights = _merged(_weighed(names, W_NAME), _weighed(tok.term_counts(" \n".join(e.tags)), W_TAG),
+                      _weighed(tok.term_counts(e.summary), W_SUMMARY),
+                      _weighed(tok.term_counts(e.body_text), W_TEXT, BODY_TERMS))
     docs = [["e", e.id, e.title, f"{e.id}.html", e.category, _short(e.summary or e.body_text),
-             sorted({name_key(x) for x in (e.id, e.title, *e.aliases, _head(e.title)) if x}),
-             {t: round(w) for t, w in weights.items()}]]
+             sorted({name_key(x) for x in (e.id, e.title, *e.aliases, _head(e.title)) if x}), weights]]
+    # a question's names weigh as its text: "MoE 负载均衡" finds MoE's load-balancing question
+    as_text = _weighed(names, W_TEXT)
     for q in e.questions:
-        qw: dict[str, float] = {}
-        _add(qw, tok.term_counts(q.q), W_QUESTION)
-        _add(qw, tok.term_counts(q.answer_text), W_TEXT, ANSWER_TERMS)
-        _add(qw, names, W_TEXT)  # "MoE 负载均衡" finds MoE's load-balancing question
-        docs.append(["q", q.id, q.q, f"{e.id}.html#q-{q.id}", e.category, e.title, [],
-                     {t: round(w) for t, w in qw.items()}])
-    return ",".join(json.dumps(d, ensure_ascii=False, separators=(",", ":")) for d in docs)
+        weights = _merged(_weighed(tok.term_counts(q.q), W_QUESTION),
+                          _weighed(tok.term_counts(q.answer_text), W_TEXT, ANSWER_TERMS), as_text)
+        docs.append(["q", q.id, q.q, f"{e.id}.html#q-{q.id}", e.category, e.title, [], weights])
+    return json.dumps(docs, ensure_ascii=False, separators=(",", ":"))[1:-1]
 
 
 def search_data_js(fragments: list[str], categories: dict[str, str]) -> str:

@@ -519,3 +519,39 @@ def test_layout_is_deterministic_and_order_independent():
     a = layout_cluster(ids, edges)
     b = layout_cluster(list(reversed(ids)), list(reversed(edges)))
     assert a == b and len(set(a.values())) == 30
+
+
+def test_templates_loaded_compiled_render_the_same_site(tmp_path, monkeypatch):
+    """Templates are compiled once per code version into Jinja2's folder of compiled templates;
+    a build that loads them renders what a build that compiles them does, and a cache file that
+    cannot be read is compiled anew instead of failing the build."""
+    import tempfile
+
+    from site_builder import emitter as site_emitter
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    compiled: list[str] = []
+    real_compile = site_emitter._Environment.compile
+    monkeypatch.setattr(site_emitter._Environment, "compile",
+                        lambda self, source, name=None, *a, **kw: compiled.append(name) or
+                        real_compile(self, source, name, *a, **kw))
+    sites = []
+    try:
+        for run in ("cold", "warm", "damaged"):
+            site_emitter.environment.cache_clear()  # a new process, as far as templates go
+            compiled.clear()
+            _, result, _ = make_build(tmp_path / run)
+            sites.append(tree(result.path / "site"))
+            files = sorted((tmp_path / "tmp").glob("_jinja2-cache-*/__llm-kb-*.cache"))
+            if run == "cold":
+                assert "entry.html" in compiled and len(files) == len(set(compiled))
+            elif run == "warm":
+                assert compiled == []
+                for f in files:  # truncated: the next run must compile them again
+                    f.write_bytes(f.read_bytes()[:20])
+            else:
+                assert "entry.html" in compiled
+    finally:
+        site_emitter.environment.cache_clear()
+    assert sites[0] == sites[1] == sites[2]
