@@ -368,18 +368,42 @@ def analyzed_texts(corpus: Corpus) -> list[str]:
 
 
 def _write_docs(corpus: Corpus, folder: Path) -> None:
-    """The texts search snippets are cut from (kb.search), beside the index."""
-    docs = {
-        "build_id": corpus.build_id,
-        "entries": {e.id: {"title": e.title, "aliases": e.aliases, "category": e.category, "tags": e.tags,
-                           "summary": e.summary, "text": e.body_text} for e in corpus.entries.values()},
-        "questions": {q.id: {"entry_id": e.id, "q": q.q, "text": q.answer_text}
-                      for e in corpus.entries.values() for q in e.questions},
-    }
+    """The texts search snippets are cut from (kb.search), beside the index: `docs.json`, the
+    bank's entries and questions by id, joined from each entry's remembered JSON (`remember_docs`)."""
+    parts = [_doc_parts(e) for e in corpus.entries.values()]
+    text = "".join(['{"build_id": ', json.dumps(corpus.build_id), ', "entries": {', ", ".join(p[0] for p in parts),
+                    '}, "questions": {', ", ".join(p[1] for p in parts if p[1]), "}}"])
     path = folder / DOCS_FILE
     if path.exists():
         path.unlink()  # never write through a hard link into the previous build
-    path.write_text(json.dumps(docs, ensure_ascii=False), encoding="utf-8")
+    path.write_bytes(text.encode())
+
+
+def _doc_parts(e: Entry) -> tuple[str, str]:
+    """An entry's members of docs.json's "entries" and of its "questions", as JSON text,
+    remembered per version of the entry."""
+    key = (e.id, e.content_hash, e.rendered_hash)
+    hit = _DOC_PARTS.get(key)
+    if hit is None:
+        entry = {e.id: {"title": e.title, "aliases": e.aliases, "category": e.category, "tags": e.tags,
+                        "summary": e.summary, "text": e.body_text}}
+        questions = {q.id: {"entry_id": e.id, "q": q.q, "text": q.answer_text} for q in e.questions}
+        if len(_DOC_PARTS) > 1 << 16:  # a long `kb build --watch` session: start afresh
+            _DOC_PARTS.clear()
+        hit = _DOC_PARTS[key] = (_to_json(entry)[1:-1], _to_json(questions)[1:-1])
+    return hit
+
+
+_DOC_PARTS: dict[tuple[str, str, str], tuple[str, str]] = {}
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps makes an encoder per call
+
+
+def remember_docs(corpus: Corpus) -> None:
+    """Make docs.json's part of every entry now, in this process: `kb build --watch` does it
+    while it waits for the next edit, so the index's process that its next build forks joins
+    them instead of serializing the bank again (and copying every page that holds a text)."""
+    for e in corpus.entries.values():
+        _doc_parts(e)
 
 
 def write_index(corpus: Corpus, folder: Path, progress: Progress | None = None) -> None:

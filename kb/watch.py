@@ -18,6 +18,7 @@ from pathlib import Path
 from kb.analysis import fold
 from kb.build import BuildError, BuildResult, build, collect_frozen
 from kb.drafts import entry_files
+from kb.indexing import remember_docs
 from kb.loading import CATEGORIES_FILE
 
 POLL_SECONDS = 0.3
@@ -58,6 +59,7 @@ def watch(entries: Path, out: Path, emitters: list, report: Callable[[BuildResul
                 seen = now  # taken before building: an edit made during the build triggers another
                 report(result)
                 fold(e.source for e in result.corpus.entries.values())  # for the next rename, while idle
+                remember_docs(result.corpus)  # for the next index, while idle
                 collect_frozen()  # the garbage of the previous builds, while idle
             except BuildError as exc:
                 if exc.cache is not None:  # the bank has errors: wait for the next edit

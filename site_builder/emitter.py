@@ -2,7 +2,7 @@
 
 Every output file has a fingerprint of what it shows (page contexts are plain data, see
 `context.py`; data files are hashed whole). A full build renders everything and records the
-fingerprints in `site-state.json` beside `manifest.json`. An incremental build hard-links the
+fingerprints in `site-state.pickle` beside `manifest.json`. An incremental build hard-links the
 previous `site/`, recomputes the fingerprints (cheap: no rendering) and re-renders only the
 files whose fingerprint changed: the edited entries, the neighbours whose lists, titles,
 backlinks or previous/next changed, and the list pages, map and data files that show them.
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import pickle
 import re
@@ -40,7 +39,7 @@ from site_builder import feeds, graphmap, practice, searchdata
 from site_builder.context import DIFFICULTY, SiteData, site_data
 
 Progress = Callable[[str, int, int], None]
-STATE_FILE = "site-state.json"
+STATE_FILE = "site-state.pickle"  # our own file in the build folder, like kb.build.LOAD_CACHE
 STATE_VERSION = 3
 FORK_MIN = 200  # pages, fragments or map nodes to make from which a forked child shares the work
 ANSWERS = "static/data/answers-"  # answer shards: <ANSWERS><n>.js
@@ -54,10 +53,6 @@ def _digest(*parts: str | bytes) -> str:
         h.update(p.encode() if isinstance(p, str) else p)
         h.update(b"\x00")
     return h.hexdigest()
-
-
-def _dumps(data: object) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
 
 
 def _key(data: object) -> bytes:
@@ -74,16 +69,35 @@ def card_key(e: Entry) -> str:
     """A digest of everything pages other than an entry's own show about it (lists, maps,
     neighbours' pages, practice data, feed): not its body or answers. Remembered per entry by
     what determines it (its file and what it rendered to: the titles its links read)."""
-    memo = (e.id, e.content_hash, e.rendered_hash)
-    hit = _CARDS.get(memo)
+    return _remembered(_CARDS, (e.id, e.content_hash, e.rendered_hash), lambda: _card_key(e))
+
+
+def _remembered(memo: dict, key: tuple, make: Callable[[], str]) -> str:
+    hit = memo.get(key)
     if hit is None:
-        if len(_CARDS) > 1 << 16:  # a long `kb build --watch` session: start afresh
-            _CARDS.clear()
-        hit = _CARDS[memo] = _card_key(e)
+        if len(memo) > 1 << 16:  # a long `kb build --watch` session: start afresh
+            memo.clear()
+        hit = memo[key] = make()
     return hit
 
 
 _CARDS: dict[tuple[str, str, str], str] = {}
+
+
+def own_key(e: Entry) -> str:
+    """A digest of what an entry's own page shows of it: its file and what it rendered to."""
+    return _remembered(_OWN, (e.content_hash, e.rendered_hash), lambda: _digest(e.content_hash, e.rendered_hash))
+
+
+def answers_key(e: Entry) -> str:
+    """A digest of an entry's questions' ids and rendered answers (what its answer shard holds),
+    remembered per version of the entry: a watching build hashes only the edited entries'."""
+    return _remembered(_ANSWER_KEYS, (e.id, e.content_hash, e.rendered_hash),
+                       lambda: _digest(*(part for q in e.questions for part in (q.id, q.answer_html))))
+
+
+_OWN: dict[tuple[str, str], str] = {}
+_ANSWER_KEYS: dict[tuple[str, str, str], str] = {}
 
 
 def _card_key(e: Entry) -> str:
@@ -221,7 +235,7 @@ class Writer:
         self.fingerprints: dict[str, str] = {}
         self.written: set[str] = set()
 
-    def page(self, rel: str, fp: str, render: Callable[[], str]) -> bool:
+    def page(self, rel: str, fp: str, render: Callable[[], str | bytes]) -> bool:
         """Write `rel` unless the previous build's has this fingerprint; whether it was written."""
         self.fingerprints[rel] = fp
         if self.previous.get(rel) == fp and os.path.isfile(self.base + rel):
@@ -238,7 +252,8 @@ class Writer:
         return True
 
     def data(self, rel: str, content: str) -> None:
-        self.page(rel, _digest(content), lambda: content)
+        raw = content.encode()  # once, for the fingerprint and the file
+        self.page(rel, _digest(raw), lambda: raw)
 
     def remove_stale(self) -> list[str]:
         gone = sorted(set(self.previous) - set(self.fingerprints))
@@ -274,8 +289,8 @@ class SiteEmitter:
         try:
             state = self._remembered(previous_build_dir / STATE_FILE)
             if state is None:
-                state = json.loads((previous_build_dir / STATE_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+                state = pickle.loads((previous_build_dir / STATE_FILE).read_bytes())
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError):
             return False
         prev_site = previous_build_dir / "site"
         if not isinstance(state, dict) or state.get("key") != self.key() or not prev_site.is_dir():
@@ -324,7 +339,7 @@ class SiteEmitter:
         bank = _digest(today.isoformat(), _key(corpus.categories))
         same_bank = state.get("bank") == bank
         same_cards = same_bank and state.get("cards") == cards
-        own = {e.id: _digest(e.content_hash, e.rendered_hash) for e in entries}
+        own = {e.id: own_key(e) for e in entries}
         orders = {k: _digest(*ids) for k, ids in site.by_category.items()}
         layout = None
         if not same_cards:  # the map will be drawn: lay it out meanwhile
@@ -378,7 +393,8 @@ class SiteEmitter:
         new_state = {"key": self.key(), "version": STATE_VERSION, "pages": w.fingerprints, "slugs": site.slugs,
                      "layouts": layouts, "search": records, "bank": bank, "cards": cards, "own": own,
                      "deps": deps, "orders": orders}
-        write_file(out / STATE_FILE, _dumps(new_state))
+        # a pickle: the search fragments make it megabytes of JSON text, 10x slower to write and read
+        write_file(out / STATE_FILE, pickle.dumps(new_state, protocol=pickle.HIGHEST_PROTOCOL))
         st = (out / STATE_FILE).stat()  # the file keeps its inode when the build folder is renamed
         self._memo = ((st.st_ino, st.st_mtime_ns, st.st_size), new_state)
 
@@ -516,10 +532,16 @@ class SiteEmitter:
         w.data("static/data/daily.js", practice.daily_js(schedule))
 
     def _answers(self, site: SiteData, w: Writer) -> None:
-        shards = practice.shard_count(len(site.corpus.questions))
-        for i, answers in practice.answer_shards(site.corpus, shards).items():
-            fp = _digest("answers", str(i), *(part for qa in answers.items() for part in qa))
-            w.page(f"{ANSWERS}{i}.js", fp, lambda i=i, answers=answers: practice.answers_js(i, answers))
+        """The answer shards, each fingerprinted by its entries' `answers_key`s."""
+        corpus = site.corpus
+        shards = practice.shard_count(len(corpus.questions))
+        members: dict[int, list[str]] = {i: [] for i in range(shards)}
+        for entry_id in corpus.entries:
+            members[practice.shard_of(entry_id, shards)].append(entry_id)
+        for i, ids in members.items():
+            fp = _digest("answers", str(i), *(part for entry_id in ids
+                                               for part in (entry_id, answers_key(corpus.entries[entry_id]))))
+            w.page(f"{ANSWERS}{i}.js", fp, lambda i=i, ids=ids: practice.answers_js(i, practice.answers_of(corpus, ids)))
 
     def _feeds(self, site: SiteData, w: Writer) -> None:
         if not self.base_url:

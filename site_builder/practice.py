@@ -57,14 +57,9 @@ def questions_js(site: SiteData, shards: int) -> str:
     return _js("KB_QUESTIONS", data)
 
 
-def answer_shards(corpus: Corpus, shards: int) -> dict[int, dict[str, str]]:
-    """Shard number -> {question id: answer HTML} of the entries in that shard."""
-    parts: dict[int, dict[str, str]] = {i: {} for i in range(shards)}
-    for e in corpus.entries.values():
-        part = parts[shard_of(e.id, shards)]
-        for q in e.questions:
-            part[q.id] = q.answer_html
-    return parts
+def answers_of(corpus: Corpus, entry_ids: list[str]) -> dict[str, str]:
+    """{question id: answer HTML} of the entries `entry_ids` (one shard's, in bank order)."""
+    return {q.id: q.answer_html for entry_id in entry_ids for q in corpus.entries[entry_id].questions}
 
 
 def answers_js(shard: int, answers: dict[str, str]) -> str:

@@ -446,3 +446,27 @@ def test_a_watching_build_folds_the_bank_while_it_waits(chain_bank, tmp_path):
                                        analysis._folded.cache_info().misses))
     before, found, after = child.wait()[1]
     assert found == [False] * len(sources) and after == before  # every text was ready
+    # and docs.json's part of every entry, for the next build's index
+    from kb.indexing import _DOC_PARTS
+    assert all((e.id, e.content_hash, e.rendered_hash) in _DOC_PARTS for e in builds[0].corpus.entries.values())
+
+
+def test_docs_json_joined_from_remembered_parts_equals_a_full_builds(chain_bank, tmp_path):
+    """docs.json (the texts search snippets are cut from) is joined from each entry's JSON,
+    remembered across the builds of a watching process: after edits, an added and a removed
+    entry it is what a full build writes."""
+    from kb.indexing import DOCS_FILE, remember_docs
+
+    first = build(chain_bank, tmp_path / "inc", emitters())
+    remember_docs(first.corpus)
+    (chain_bank / "faiss.md").write_text(entry("Faiss", body="改过的正文 [[milvus]]").replace("Faiss 的答案", "改过的答案"),
+                                         encoding="utf-8")
+    (chain_bank / "extra.md").write_text(entry("Extra", body="新条目 [[milvus]]"), encoding="utf-8")
+    (chain_bank / "rag.md").unlink()
+    inc = build(chain_bank, tmp_path / "inc", emitters(), cache=first.corpus.cache)
+    full = build(chain_bank, tmp_path / "full", emitters(), full=True)
+    assert not inc.changes.full and {"faiss", "extra"} <= inc.changes.changed and inc.changes.removed == {"rag"}
+    docs = [(r.path / "index" / DOCS_FILE).read_bytes() for r in (inc, full)]
+    assert docs[0] == docs[1]
+    data = json.loads(docs[0])
+    assert "改过的正文" in data["entries"]["faiss"]["text"] and "rag" not in data["entries"] and "extra" in data["entries"]

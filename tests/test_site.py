@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -19,6 +20,7 @@ from kb import quiz
 from kb.build import IndexEmitter, StoreEmitter, build, current
 from site_bank import _entry, hostile_files, write_site_bank
 from site_builder import SiteEmitter
+from site_builder.emitter import STATE_FILE
 from site_builder.graphmap import layout_cluster
 from site_builder.slugs import short_label, tag_slug, tag_slugs
 
@@ -397,8 +399,7 @@ def test_the_site_is_the_same_whether_its_work_is_forked_or_not(tmp_path, monkey
     one, other = (tree(current(tmp_path / str(v) / "build") / "site") for v in (1, 10**9))
     assert one.keys() == other.keys() and one == other
     # and what the next build reuses (fingerprints of the pages a child wrote, the search data)
-    one, other = (json.loads((current(tmp_path / str(v) / "build") / "site-state.json").read_text(encoding="utf-8"))
-                  for v in (1, 10**9))
+    one, other = (pickle.loads((current(tmp_path / str(v) / "build") / STATE_FILE).read_bytes()) for v in (1, 10**9))
     assert one == other
 
 
@@ -487,9 +488,9 @@ def test_partial_emit_falls_back_without_usable_state(tmp_path):
     other = SiteEmitter(base_url="https://elsewhere.example/", today=TODAY)  # different settings
     shutil.rmtree(out / "site")
     assert other.partial_emit(corpus, out, first.path, Changes(full=False), None) is False
-    (first.path / "site-state.json").write_text("{broken", encoding="utf-8")
+    (first.path / STATE_FILE).write_bytes(b"\x80\x05broken")
     assert emitter.partial_emit(corpus, out, first.path, Changes(full=False), None) is False
-    (first.path / "site-state.json").unlink()
+    (first.path / STATE_FILE).unlink()
     assert emitter.partial_emit(corpus, out, first.path, Changes(full=False), None) is False
 
 
