@@ -35,6 +35,7 @@ PRIME_MIN = 500  # texts from which `primed` counts in two processes (the fork m
 CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 WORD_RE = re.compile(r"\w", re.UNICODE)
 PART_RE = re.compile(r"[^\W_]+", re.UNICODE)
+NAME_PARTS_RE = re.compile(r"[\s,，、/（）()]+")  # what separates the words of a title, alias or tag
 
 # Function words that carry no meaning in a query ("什么是 HNSW", "what is the ...").
 STOPWORDS = frozenset(
@@ -82,8 +83,8 @@ def _segmenter(words: tuple[str, ...]) -> rjieba.Jieba:
 def dictionary_words(names: Iterable[str]) -> tuple[str, ...]:
     """Words to add to the segmenter: names and their space-free runs that contain CJK."""
     out: set[str] = set()
-    for name in names:
-        for part in re.split(r"[\s,，、/（）()]+", name.strip()):
+    for name in set(names):  # tags repeat across entries
+        for part in NAME_PARTS_RE.split(name.strip()):
             if len(part) > 1 and CJK_RE.search(part):
                 out.add(part.lower())
     return tuple(sorted(out))

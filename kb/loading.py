@@ -153,8 +153,8 @@ def _names(drafts: list[Draft], issues: list[Issue]) -> NameIndex:
         names.add(d.fm.title, NameOwner(d.id, "title", d.path, d.doc.line_of(("title",))), issues)
         for i, alias in enumerate(d.fm.aliases):
             names.add(alias, NameOwner(d.id, "alias", d.path, d.doc.line_of(("aliases", i))), issues)
-    for d in drafts:
-        names.add(Path(d.path).stem, NameOwner(d.id, "file", d.path, 1), issues)
+    for d in drafts:  # the file's stem (os.path: a Path per file costs 5 us)
+        names.add(os.path.splitext(os.path.basename(d.path))[0], NameOwner(d.id, "file", d.path, 1), issues)
     return names
 
 
