@@ -26,7 +26,7 @@ from pickle import dumps
 
 from whoosh import index as windex
 from whoosh.analysis import IDTokenizer
-from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3Codec, W3TermInfo
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
 from whoosh.filedb.filetables import OrderedHashWriter, _lengths, _pointer
 from whoosh.formats import Existence, Frequency
@@ -40,6 +40,7 @@ from kb.forking import fork
 from kb.model import Corpus, Entry
 
 DOCS_FILE = "docs.json"
+BLOCK_POSTINGS = 512  # postings per block of a posting list (Whoosh's default: 128)
 SMALL_BLOCK = 512  # bytes of pickled postings below which a block is stored uncompressed
 MAIN = "MAIN"  # Whoosh's default index name: the entries' index
 MAX_SEGMENTS = 12  # segments an index may grow to through incremental builds before a full write
@@ -78,6 +79,7 @@ class _Writer(SegmentWriter):
     formats other than Existence and Frequency, are not supported (checked on creation)."""
 
     def __init__(self, ix: windex.Index, **kwargs: object) -> None:
+        kwargs.setdefault("codec", W3Codec(blocklimit=BLOCK_POSTINGS))
         super().__init__(ix, **kwargs)
         for name, field in self.schema.items():
             if field.vector or field.column_type or field.separate_spelling() or \

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from whoosh import index as windex
+from whoosh.codec.whoosh3 import W3Codec
 from whoosh.formats import Frequency
 from whoosh.writing import SegmentWriter
 
@@ -46,9 +47,10 @@ def contents(folder: Path, indexname: str) -> tuple:
         return terms, lengths, totals, list(r.all_stored_fields())
 
 
-@pytest.mark.parametrize("bank", ["real", "generated"])
-def test_bulk_writer_equals_whooshs_writer(bank, tmp_path):
-    # the generated bank has terms in more than 128 documents: several blocks per posting list
+@pytest.mark.parametrize("bank,blocks", [("real", indexing.BLOCK_POSTINGS), ("generated", indexing.BLOCK_POSTINGS),
+                                         ("generated", 64)])
+def test_bulk_writer_equals_whooshs_writer(bank, blocks, tmp_path):
+    # the generated bank has terms in more than 64 documents: several blocks per posting list
     folder = ROOT / "entries" if bank == "real" else generate(200, tmp_path / "bank")
     corpus = load_corpus(folder)
     schema = indexing.make_schema(bank_tokenizer(corpus.names))
@@ -60,16 +62,33 @@ def test_bulk_writer_equals_whooshs_writer(bank, tmp_path):
     for indexname, docs in (("MAIN", indexing._entry_docs), ("questions", indexing._question_docs)):
         ours, theirs = tmp_path / f"ours-{indexname}", tmp_path / f"theirs-{indexname}"
         ours.mkdir(), theirs.mkdir()
-        indexing._write_part(windex.create_in(str(ours), schema, indexname=indexname), docs(corpus.entries.values()),
-                             0, None)
-        writer = SegmentWriter(windex.create_in(str(theirs), reference, indexname=indexname))
+        writer = indexing._Writer(windex.create_in(str(ours), schema, indexname=indexname), codec=W3Codec(blocklimit=blocks))
+        for doc in docs(corpus.entries.values()):
+            writer.add_document(**doc)
+        writer.commit()
+        writer = SegmentWriter(windex.create_in(str(theirs), reference, indexname=indexname),
+                               codec=W3Codec(blocklimit=blocks))
         for doc in docs(corpus.entries.values()):
             writer.add_document(**doc)
         writer.commit()
         a, b = contents(ours, indexname), contents(theirs, indexname)
         assert len(a[0]) > 1000 and a == b
-        if bank == "generated":
-            assert max(t[3] for t in a[0]) > 128
+        if blocks == 64:
+            assert max(t[3] for t in a[0]) > 2 * blocks
+
+
+def test_the_bulk_writer_writes_blocks_of_block_postings(tmp_path):
+    """Posting lists are written BLOCK_POSTINGS postings a block (Whoosh's default is 128; in
+    Python the cost of writing is per block), and Whoosh reads them as any other."""
+    corpus = load_corpus(generate(200, tmp_path / "bank"))
+    ix = windex.create_in(str(tmp_path), indexing.make_schema(bank_tokenizer(corpus.names)), indexname="questions")
+    indexing._write_part(ix, indexing._question_docs(corpus.entries.values()), 0, None)
+    with ix.reader() as r:
+        field, text = max(r.all_terms(), key=lambda term: r.doc_frequency(*term))
+        assert r.doc_frequency(field, text) > 128
+        m = r.postings(field, text)
+        assert m._blocklength == min(indexing.BLOCK_POSTINGS, r.doc_frequency(field, text))
+        assert len(list(m.all_ids())) == r.doc_frequency(field, text)
 
 
 EDGE_TEXTS = [
