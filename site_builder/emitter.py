@@ -186,10 +186,18 @@ def _compiled_templates() -> BytecodeCache | None:
     is used only for the same source (Jinja checks) and the same code of ours (the file name
     carries `code_key`: the environment's options live in this file). None when the folder is
     not safe to use (Jinja checks that it is the user's own, mode 0700)."""
+    ours = f"__llm-kb-{code_key()}-"
     try:
-        return _TemplateCache(pattern=f"__llm-kb-{code_key()}-%s.cache")
+        cache = _TemplateCache(pattern=ours + "%s.cache")
+        stale = [n for n in os.listdir(cache.directory) if n.startswith("__llm-kb-") and not n.startswith(ours)]
     except (OSError, RuntimeError):
         return None
+    for name in stale:  # other versions of our code compiled these: the folder must not grow with each
+        try:
+            os.unlink(os.path.join(cache.directory, name))
+        except OSError:
+            pass
+    return cache
 
 
 @lru_cache(maxsize=1)

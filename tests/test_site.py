@@ -532,6 +532,10 @@ def test_templates_loaded_compiled_render_the_same_site(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
+    folder = tmp_path / "tmp" / f"_jinja2-cache-{os.getuid()}"
+    folder.mkdir(mode=0o700)
+    (folder / "__llm-kb-0123456789abcdef01234567-x.cache").write_bytes(b"an older version's")  # removed
+    (folder / "__jinja2_other-app.cache").write_bytes(b"not ours")  # kept
     compiled: list[str] = []
     real_compile = site_emitter._Environment.compile
     monkeypatch.setattr(site_emitter._Environment, "compile",
@@ -556,3 +560,5 @@ def test_templates_loaded_compiled_render_the_same_site(tmp_path, monkeypatch):
     finally:
         site_emitter.environment.cache_clear()
     assert sites[0] == sites[1] == sites[2]
+    assert not (folder / "__llm-kb-0123456789abcdef01234567-x.cache").exists()
+    assert (folder / "__jinja2_other-app.cache").exists()
