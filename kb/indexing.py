@@ -140,6 +140,7 @@ class _Writer(SegmentWriter):
             fw.finish_field()
         postfile.write(bytes(buf))
         _write_term_table(fw._tindex, records)
+        fw._tindex._write_hashes = partial(_write_hashes, fw._tindex)  # what fw.close() calls, faster
         fw.close()
 
 
@@ -317,7 +318,6 @@ def _write_term_table(tindex: OrderedHashWriter, records: list[tuple[bytes, byte
     dbfile.write(bytes(buf))
     if records:
         tindex.lastkey = records[-1][0]
-    tindex._write_hashes = partial(_write_hashes, tindex)  # called when the field writer closes
 
 
 def _write_hashes(tindex: OrderedHashWriter) -> None:

@@ -28,6 +28,7 @@ BODY_TERMS = 80  # most frequent body terms kept per entry (keeps the file O(ent
 ANSWER_TERMS = 30
 W_NAME, W_TAG, W_SUMMARY, W_QUESTION, W_TEXT = 40, 20, 12, 12, 5
 SNIPPET = 110
+TABLE = 64  # counts below this are weighed from a table
 
 
 def _weights(w: int) -> list[int]:
@@ -35,7 +36,6 @@ def _weights(w: int) -> list[int]:
     return [0, w] + [round(w * (1 + math.log(n))) for n in range(2, TABLE)]
 
 
-TABLE = 64
 _TABLES = {w: _weights(w) for w in (W_NAME, W_TAG, W_SUMMARY, W_QUESTION, W_TEXT)}
 
 
